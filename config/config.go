@@ -1,0 +1,278 @@
+// Package config reads Switchboard's one configuration struct from the
+// environment. Every variable has a documented default (Variables lists them;
+// the README's table is checked against it), and secrets never print.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environments.
+const (
+	Development = "development"
+	Production  = "production"
+)
+
+// Config is everything the process reads from its environment.
+type Config struct {
+	Env  string // development or production
+	Port int
+
+	// DatabaseURL is empty in development when the server should find or
+	// start PostgreSQL itself.
+	DatabaseURL     string
+	DatabaseMaxOpen int
+	// Migrate runs the migrations on start; production deployments usually
+	// migrate once from a release step and turn this off.
+	Migrate bool
+	// DataDir holds development state: a private PostgreSQL cluster, the
+	// development secret key and mail written as .eml files.
+	DataDir string
+
+	PublicURL      string
+	AllowedOrigins []string
+	LogLevel       slog.Level
+
+	Introspection bool
+
+	Limits Limits
+
+	ShutdownTimeout time.Duration
+}
+
+// Limits bound what one client request may cost.
+type Limits struct {
+	MaxBodyBytes     int64
+	MaxTokens        int
+	MaxDepth         int
+	MaxComplexity    int
+	MaxAliases       int
+	MaxRootFields    int
+	OperationTimeout time.Duration
+
+	WSInitTimeout  time.Duration
+	WSPingInterval time.Duration
+	WSMaxMessage   int64
+}
+
+// IsProduction reports whether the process runs with production defaults.
+func (c Config) IsProduction() bool { return c.Env == Production }
+
+// LogValue shows the configuration with secrets reduced to set/unset.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("env", c.Env),
+		slog.Int("port", c.Port),
+		slog.String("database", RedactURL(c.DatabaseURL)),
+		slog.Bool("migrate", c.Migrate),
+		slog.String("data_dir", c.DataDir),
+		slog.String("public_url", c.PublicURL),
+		slog.Bool("introspection", c.Introspection),
+	)
+}
+
+// String keeps secrets out of fmt output too.
+func (c Config) String() string { return c.LogValue().String() }
+
+// RedactURL returns u with any password replaced, for logs.
+func RedactURL(u string) string {
+	if u == "" {
+		return ""
+	}
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "(unparseable)"
+	}
+	return parsed.Redacted()
+}
+
+// Variable documents one environment variable.
+type Variable struct {
+	Name    string
+	Default string
+	Doc     string
+	Secret  bool
+	set     func(c *Config, v string) error
+}
+
+// Variables lists every environment variable Config reads, with its default.
+func Variables() []Variable {
+	return []Variable{
+		{Name: "SWITCHBOARD_ENV", Default: Development, Doc: "`development` or `production`; production logs JSON, hides introspection and requires DATABASE_URL",
+			set: func(c *Config, v string) error {
+				if v != Development && v != Production {
+					return fmt.Errorf("must be %q or %q", Development, Production)
+				}
+				c.Env = v
+				return nil
+			}},
+		{Name: "PORT", Default: "8080", Doc: "HTTP port (0 picks a free one)",
+			set: func(c *Config, v string) error { return parseInt(v, 0, 65535, &c.Port) }},
+		{Name: "DATABASE_URL", Default: "(found or started)", Doc: "PostgreSQL URL; when unset, development uses 127.0.0.1:5432 if it answers, else a private cluster under the data dir", Secret: true,
+			set: func(c *Config, v string) error { c.DatabaseURL = v; return nil }},
+		{Name: "DATABASE_MAX_CONNS", Default: "20", Doc: "maximum open database connections per process",
+			set: func(c *Config, v string) error { return parseInt(v, 2, 1000, &c.DatabaseMaxOpen) }},
+		{Name: "SWITCHBOARD_MIGRATE", Default: "true", Doc: "create the database if missing and apply migrations on start",
+			set: func(c *Config, v string) error { return parseBool(v, &c.Migrate) }},
+		{Name: "SWITCHBOARD_DATA_DIR", Default: ".data", Doc: "development state: private PostgreSQL, generated secret key, mail as .eml files",
+			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
+		{Name: "SWITCHBOARD_PUBLIC_URL", Default: "http://localhost:$PORT", Doc: "public base URL for links in mail and OAuth redirects",
+			set: func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return validateURL(v) }},
+		{Name: "SWITCHBOARD_ALLOWED_ORIGINS", Default: "(the public URL's origin)", Doc: "comma-separated origins allowed for cross-origin requests and WebSocket upgrades",
+			set: func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+		{Name: "SWITCHBOARD_LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error",
+			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{Name: "SWITCHBOARD_INTROSPECTION", Default: "true in development, false in production", Doc: "schema introspection, field suggestions and GraphiQL",
+			set: func(c *Config, v string) error { return parseBool(v, &c.Introspection) }},
+		{Name: "SWITCHBOARD_MAX_BODY_BYTES", Default: "1048576", Doc: "largest accepted request body",
+			set: func(c *Config, v string) error { return parseInt64(v, 1024, 64<<20, &c.Limits.MaxBodyBytes) }},
+		{Name: "SWITCHBOARD_MAX_TOKENS", Default: "5000", Doc: "parser token limit per document",
+			set: func(c *Config, v string) error { return parseInt(v, 100, 1_000_000, &c.Limits.MaxTokens) }},
+		{Name: "SWITCHBOARD_MAX_DEPTH", Default: "12", Doc: "deepest allowed selection nesting",
+			set: func(c *Config, v string) error { return parseInt(v, 1, 100, &c.Limits.MaxDepth) }},
+		{Name: "SWITCHBOARD_MAX_COMPLEXITY", Default: "5000", Doc: "complexity budget per operation (list fields cost their page size)",
+			set: func(c *Config, v string) error { return parseInt(v, 1, 10_000_000, &c.Limits.MaxComplexity) }},
+		{Name: "SWITCHBOARD_MAX_ALIASES", Default: "30", Doc: "most aliases per operation",
+			set: func(c *Config, v string) error { return parseInt(v, 1, 10_000, &c.Limits.MaxAliases) }},
+		{Name: "SWITCHBOARD_MAX_ROOT_FIELDS", Default: "10", Doc: "most root fields per operation",
+			set: func(c *Config, v string) error { return parseInt(v, 1, 1000, &c.Limits.MaxRootFields) }},
+		{Name: "SWITCHBOARD_OPERATION_TIMEOUT", Default: "15s", Doc: "time limit for one query or mutation",
+			set: func(c *Config, v string) error {
+				return parseDuration(v, 100*time.Millisecond, &c.Limits.OperationTimeout)
+			}},
+		{Name: "SWITCHBOARD_WS_INIT_TIMEOUT", Default: "10s", Doc: "time a WebSocket client has to send connection_init",
+			set: func(c *Config, v string) error {
+				return parseDuration(v, 100*time.Millisecond, &c.Limits.WSInitTimeout)
+			}},
+		{Name: "SWITCHBOARD_WS_PING_INTERVAL", Default: "20s", Doc: "WebSocket ping interval; a client that misses two pongs is dropped",
+			set: func(c *Config, v string) error {
+				return parseDuration(v, 100*time.Millisecond, &c.Limits.WSPingInterval)
+			}},
+		{Name: "SWITCHBOARD_WS_MAX_MESSAGE", Default: "65536", Doc: "largest WebSocket message accepted from a client, in bytes",
+			set: func(c *Config, v string) error { return parseInt64(v, 1024, 16<<20, &c.Limits.WSMaxMessage) }},
+		{Name: "SWITCHBOARD_SHUTDOWN_TIMEOUT", Default: "20s", Doc: "how long graceful shutdown waits for in-flight requests",
+			set: func(c *Config, v string) error { return parseDuration(v, 0, &c.ShutdownTimeout) }},
+	}
+}
+
+// Load reads the configuration from getenv (os.Getenv in production, a map in
+// tests) and validates it. The error names every variable at fault.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		Env:             Development,
+		Port:            8080,
+		DatabaseMaxOpen: 20,
+		Migrate:         true,
+		DataDir:         ".data",
+		LogLevel:        slog.LevelInfo,
+		ShutdownTimeout: 20 * time.Second,
+		Limits: Limits{
+			MaxBodyBytes:     1 << 20,
+			MaxTokens:        5000,
+			MaxDepth:         12,
+			MaxComplexity:    5000,
+			MaxAliases:       30,
+			MaxRootFields:    10,
+			OperationTimeout: 15 * time.Second,
+			WSInitTimeout:    10 * time.Second,
+			WSPingInterval:   20 * time.Second,
+			WSMaxMessage:     64 << 10,
+		},
+	}
+	// The environment decides defaults of other variables, so read it first.
+	if v := getenv("SWITCHBOARD_ENV"); v != "" {
+		c.Env = v
+	}
+	c.Introspection = c.Env == Development
+
+	var errs []error
+	for _, v := range Variables() {
+		raw := strings.TrimSpace(getenv(v.Name))
+		if raw == "" {
+			continue
+		}
+		if err := v.set(&c, raw); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.Name, err))
+		}
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
+	}
+	if len(c.AllowedOrigins) == 0 {
+		if u, err := url.Parse(c.PublicURL); err == nil {
+			c.AllowedOrigins = []string{u.Scheme + "://" + u.Host}
+		}
+	}
+	if c.IsProduction() {
+		if c.DatabaseURL == "" {
+			errs = append(errs, errors.New("DATABASE_URL: required in production"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func validateURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme == "" || u.Host == "" {
+		return errors.New("must be an absolute URL")
+	}
+	return nil
+}
+
+func parseInt(v string, lo, hi int, dst *int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return fmt.Errorf("must be an integer from %d to %d", lo, hi)
+	}
+	*dst = n
+	return nil
+}
+
+func parseInt64(v string, lo, hi int64, dst *int64) error {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return fmt.Errorf("must be an integer from %d to %d", lo, hi)
+	}
+	*dst = n
+	return nil
+}
+
+func parseBool(v string, dst *bool) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return errors.New("must be true or false")
+	}
+	*dst = b
+	return nil
+}
+
+func parseDuration(v string, min time.Duration, dst *time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < min {
+		return fmt.Errorf("must be a duration of at least %s, such as 30s or 15m", min)
+	}
+	*dst = d
+	return nil
+}

@@ -1,0 +1,83 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaults(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Env != Development || c.Port != 8080 || !c.Migrate || !c.Introspection {
+		t.Fatalf("development defaults wrong: %+v", c)
+	}
+	if c.PublicURL != "http://localhost:8080" || len(c.AllowedOrigins) != 1 || c.AllowedOrigins[0] != "http://localhost:8080" {
+		t.Fatalf("public URL %q, origins %v", c.PublicURL, c.AllowedOrigins)
+	}
+	if c.Limits.OperationTimeout != 15*time.Second || c.Limits.MaxBodyBytes != 1<<20 {
+		t.Fatalf("limits %+v", c.Limits)
+	}
+}
+
+func TestProductionRequiresItsSecrets(t *testing.T) {
+	_, err := Load(env(map[string]string{"SWITCHBOARD_ENV": "production"}))
+	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatalf("want DATABASE_URL required, got %v", err)
+	}
+	c, err := Load(env(map[string]string{"SWITCHBOARD_ENV": "production", "DATABASE_URL": "postgres://db/x"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Introspection {
+		t.Fatal("introspection on by default in production")
+	}
+}
+
+func TestBadValuesAreNamed(t *testing.T) {
+	_, err := Load(env(map[string]string{
+		"PORT":                          "http",
+		"SWITCHBOARD_ENV":               "staging",
+		"SWITCHBOARD_OPERATION_TIMEOUT": "1ms",
+		"SWITCHBOARD_PUBLIC_URL":        "not a url",
+	}))
+	if err == nil {
+		t.Fatal("bad configuration accepted")
+	}
+	for _, name := range []string{"PORT", "SWITCHBOARD_ENV", "SWITCHBOARD_OPERATION_TIMEOUT", "SWITCHBOARD_PUBLIC_URL"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestSecretsNeverPrint(t *testing.T) {
+	c, err := Load(env(map[string]string{"DATABASE_URL": "postgres://app:hunter2hunter2@db:5432/crm"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{c.String(), c.LogValue().String()} {
+		if strings.Contains(s, "hunter2") {
+			t.Fatalf("secret printed: %s", s)
+		}
+	}
+}
+
+// TestREADMEDocumentsEveryVariable keeps the README's table honest.
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Variables() {
+		if !strings.Contains(string(readme), "| `"+v.Name+"` |") {
+			t.Errorf("README.md has no table row for %s", v.Name)
+		}
+	}
+}
