@@ -1,0 +1,8 @@
+package db
+
+import "context"
+
+// RunInTxForTest exposes inTx to the external tests of this package.
+func RunInTxForTest(ctx context.Context, d *DB, fn func(ctx context.Context, tx *Tx) error) error {
+	return d.inTx(ctx, Scope{}, fn)
+}
