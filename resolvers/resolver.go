@@ -1,0 +1,39 @@
+// Package resolvers implements the GraphQL schema in graph/. Resolvers are
+// thin: they authenticate, pick the account scope, call a crm service and let
+// the one error presenter map what comes back. The package also assembles
+// the executor: limits, error presentation, metrics hooks and the WebSocket
+// init function.
+package resolvers
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"switchboard/graph"
+	"switchboard/graph/model"
+)
+
+// Resolver is the root of the resolver tree and holds its dependencies.
+type Resolver struct {
+	Version     string
+	Environment string
+	Clock       func() time.Time
+	Logger      *slog.Logger
+}
+
+var _ graph.ResolverRoot = (*Resolver)(nil)
+
+// Query returns the query resolvers.
+func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
+
+// Subscription returns the subscription resolvers.
+func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
+
+type queryResolver struct{ *Resolver }
+
+type subscriptionResolver struct{ *Resolver }
+
+func (r *queryResolver) ServerInfo(ctx context.Context) (*model.ServerInfo, error) {
+	return &model.ServerInfo{Version: r.Version, Environment: r.Environment, Time: r.Clock().UTC()}, nil
+}

@@ -1,0 +1,133 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"switchboard/config"
+	"switchboard/graph"
+)
+
+// Observer receives what the executor measures; the gateway turns it into
+// Prometheus metrics.
+type Observer interface {
+	// OperationDone is called once per query or mutation, and once when a
+	// subscription is set up.
+	OperationDone(name string, kind ast.Operation, d time.Duration)
+	// ErrorReturned is called for each error in a response, by code.
+	ErrorReturned(code string)
+	// SubscriptionStarted and SubscriptionEnded keep the count of live
+	// subscriptions.
+	SubscriptionStarted()
+	SubscriptionEnded()
+}
+
+// ServerOptions configure the executor.
+type ServerOptions struct {
+	Limits        config.Limits
+	Introspection bool
+	Logger        *slog.Logger
+	Observer      Observer
+}
+
+// errOperationTimeout is the cause of a context ended by the operation
+// timeout, so the presenter can tell it from a client that went away.
+var errOperationTimeout = errors.New("operation timeout")
+
+// NewServer assembles the GraphQL executor for root: parsing and validation
+// limits, the complexity budget, error presentation, panic recovery and
+// metrics. Transports are the gateway's to add.
+func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
+	registerShapeCodes()
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root, Complexity: complexity()}))
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(opts.Limits.MaxTokens)
+	srv.SetErrorPresenter(presentWithTokenLimit(errorPresenter(opts.Logger)))
+	srv.SetRecoverFunc(recoverFunc)
+	srv.SetDisableSuggestion(!opts.Introspection)
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	// Order matters: the shape limits refuse fragment bombs in linear time
+	// before the complexity calculation walks the document.
+	srv.Use(shapeLimits{
+		maxDepth:      opts.Limits.MaxDepth,
+		maxAliases:    opts.Limits.MaxAliases,
+		maxRootFields: opts.Limits.MaxRootFields,
+	})
+	srv.Use(extension.FixedComplexityLimit(opts.Limits.MaxComplexity))
+	srv.AroundOperations(observeOperations(opts.Observer))
+	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+		if isQueryOrMutation(ctx) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(ctx, opts.Limits.OperationTimeout, errOperationTimeout)
+			defer cancel()
+		}
+		resp := next(ctx)
+		if resp != nil {
+			for _, e := range resp.Errors {
+				code, _ := e.Extensions["code"].(string)
+				opts.Observer.ErrorReturned(code)
+			}
+		}
+		return resp
+	})
+	return srv
+}
+
+func isQueryOrMutation(ctx context.Context) bool {
+	if !graphql.HasOperationContext(ctx) {
+		return false
+	}
+	op := graphql.GetOperationContext(ctx).Operation
+	return op != nil && op.Operation != ast.Subscription
+}
+
+func observeOperations(o Observer) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		opCtx := graphql.GetOperationContext(ctx)
+		start := opCtx.Stats.OperationStart
+		kind, name := opCtx.Operation.Operation, opCtx.Operation.Name
+		if kind == ast.Subscription {
+			o.SubscriptionStarted()
+			// The transport cancels a subscription's context when it ends,
+			// however it ends (complete, client gone, shutdown).
+			context.AfterFunc(ctx, o.SubscriptionEnded)
+			o.OperationDone(name, kind, time.Since(start))
+			return next(ctx)
+		}
+		handler := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			resp := handler(ctx)
+			o.OperationDone(name, kind, time.Since(start))
+			return resp
+		}
+	}
+}
+
+// presentWithTokenLimit gives the parser's token-limit refusal its own code;
+// gqlgen reports it as an ordinary parse failure.
+func presentWithTokenLimit(next graphql.ErrorPresenterFunc) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		if gqlErr, ok := errors.AsType[*gqlerror.Error](err); ok {
+			if code, _ := gqlErr.Extensions["code"].(string); code == errcode.ParseFailed && strings.HasPrefix(gqlErr.Message, "exceeded token limit") {
+				errcode.Set(gqlErr, CodeTokenLimit)
+			}
+		}
+		if errors.Is(context.Cause(ctx), errOperationTimeout) {
+			err = errors.Join(err, context.DeadlineExceeded)
+		}
+		return next(ctx, err)
+	}
+}
