@@ -1,0 +1,473 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/goleak"
+
+	"switchboard/db"
+	"switchboard/db/dbtest"
+	"switchboard/gateway/gatewaytest"
+	"switchboard/graph"
+	"switchboard/graph/model"
+	"switchboard/resolvers"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const typename = `{ __typename }`
+
+func TestTypenameOverEveryTransport(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{})
+
+	t.Run("POST json", func(t *testing.T) {
+		r := srv.Post(t, gatewaytest.Request{Query: typename})
+		assertTypename(t, r)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("content type %q", ct)
+		}
+	})
+	t.Run("POST graphql-response+json", func(t *testing.T) {
+		r := srv.Post(t, gatewaytest.Request{Query: typename, Header: http.Header{"Accept": {"application/graphql-response+json"}}})
+		assertTypename(t, r)
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/graphql-response+json") {
+			t.Errorf("content type %q", ct)
+		}
+	})
+	t.Run("POST application/graphql", func(t *testing.T) {
+		r := srv.Do(t, http.MethodPost, "/graphql", strings.NewReader(typename), http.Header{"Content-Type": {"application/graphql"}})
+		assertTypename(t, r)
+	})
+	t.Run("GET", func(t *testing.T) {
+		assertTypename(t, srv.Get(t, gatewaytest.Request{Query: typename}))
+	})
+	for _, protocol := range []string{gatewaytest.GraphQLTransportWS, gatewaytest.GraphQLWS} {
+		t.Run("WebSocket "+protocol, func(t *testing.T) {
+			ws := srv.DialWS(t, protocol, nil, nil)
+			ws.Ack()
+			ws.Subscribe("1", gatewaytest.Request{Query: typename})
+			assertTypename(t, ws.NextData("1"))
+			ws.Expect("complete")
+			ws.Close()
+		})
+	}
+	t.Run("SSE", func(t *testing.T) {
+		sse := srv.Stream(t, t.Context(), gatewaytest.Request{Query: typename})
+		assertTypename(t, sse.Next(t, 5*time.Second))
+		if !sse.Ended(5 * time.Second) {
+			t.Error("stream did not complete")
+		}
+	})
+}
+
+func assertTypename(t *testing.T, r gatewaytest.Response) {
+	t.Helper()
+	var got struct {
+		Typename string `json:"__typename"`
+	}
+	r.Decode(t, &got)
+	if got.Typename != "Query" {
+		t.Fatalf("__typename = %q, want Query", got.Typename)
+	}
+}
+
+// countingResolvers counts resolver calls, to prove a refused request ran
+// none.
+type countingResolvers struct {
+	*resolvers.Resolver
+	calls *atomic.Int64
+}
+
+func (r countingResolvers) Query() graph.QueryResolver {
+	return countingQuery{r.Resolver.Query(), r.calls}
+}
+
+type countingQuery struct {
+	graph.QueryResolver
+	calls *atomic.Int64
+}
+
+func (q countingQuery) ServerInfo(ctx context.Context) (*model.ServerInfo, error) {
+	q.calls.Add(1)
+	return q.QueryResolver.ServerInfo(ctx)
+}
+
+func realResolvers() *resolvers.Resolver {
+	return &resolvers.Resolver{Version: "test", Environment: "development", Clock: time.Now, Logger: slog.New(slog.DiscardHandler)}
+}
+
+func TestRefusesExpensiveRequestsWithTheirOwnCode(t *testing.T) {
+	t.Parallel()
+	calls := &atomic.Int64{}
+	srv := gatewaytest.Start(t, gatewaytest.Options{Resolvers: countingResolvers{realResolvers(), calls}})
+	// The schema is small so far; tight limits let ordinary queries exceed
+	// the depth and complexity budgets.
+	tight := gatewaytest.Start(t, gatewaytest.Options{
+		Resolvers: countingResolvers{realResolvers(), calls},
+		Env:       map[string]string{"SWITCHBOARD_MAX_DEPTH": "1", "SWITCHBOARD_MAX_COMPLEXITY": "3"},
+	})
+	var aliases, roots, tokens strings.Builder
+	for i := range 31 {
+		fmt.Fprintf(&aliases, "v%d: version ", i)
+	}
+	for i := range 11 {
+		fmt.Fprintf(&roots, "r%d: __typename s%d: serverInfo { version } ", i, i)
+	}
+	tokens.WriteString("{ __typename ")
+	for range 6000 {
+		tokens.WriteString("__typename ")
+	}
+	tokens.WriteString("}")
+
+	// A fragment "bomb": 2^24 aliased fields once expanded, in 26 lines.
+	var bomb strings.Builder
+	bomb.WriteString("query { serverInfo { ...F0 } }\nfragment F24 on ServerInfo { a: version }\n")
+	for i := 23; i >= 0; i-- {
+		fmt.Fprintf(&bomb, "fragment F%d on ServerInfo { ...F%d ...F%d }\n", i, i+1, i+1)
+	}
+
+	cases := []struct {
+		name  string
+		srv   *gatewaytest.Server
+		query string
+		code  string
+	}{
+		{"too deep", tight, `{ serverInfo { version } }`, resolvers.CodeDepthLimit},
+		{"too complex", tight, `{ __typename a: __typename b: __typename c: __typename }`, resolvers.CodeComplexityLimit},
+		{"alias flood", srv, `{ serverInfo { ` + aliases.String() + ` } }`, resolvers.CodeAliasLimit},
+		{"fragment bomb", srv, bomb.String(), resolvers.CodeAliasLimit},
+		{"too many root fields", srv, `{ ` + roots.String() + ` }`, resolvers.CodeRootFieldLimit},
+		{"too many tokens", srv, tokens.String(), resolvers.CodeTokenLimit},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := tc.srv.Post(t, gatewaytest.Request{Query: tc.query})
+			if codes := r.Codes(); len(codes) != 1 || codes[0] != tc.code {
+				t.Fatalf("codes %v, want [%s]; errors %+v", codes, tc.code, r.Errors)
+			}
+			if r.Status != http.StatusUnprocessableEntity {
+				t.Errorf("status %d, want 422", r.Status)
+			}
+			if string(r.Data) != "" && string(r.Data) != "null" {
+				t.Errorf("data %s, want none", r.Data)
+			}
+		})
+	}
+	big := `{"query":"{ serverInfo { version } }","variables":{"pad":"` + strings.Repeat("x", 1<<20) + `"}}`
+	for name, body := range map[string]io.Reader{
+		"oversized body": strings.NewReader(big),
+		// A reader of unknown length is sent chunked, without Content-Length.
+		"oversized chunked body": struct{ io.Reader }{strings.NewReader(big)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := srv.Do(t, http.MethodPost, "/graphql", body, http.Header{"Content-Type": {"application/json"}})
+			if r.Status != http.StatusRequestEntityTooLarge || len(r.Codes()) != 1 || r.Codes()[0] != resolvers.CodeRequestTooLarge {
+				t.Fatalf("status %d codes %v, want 413 %s", r.Status, r.Codes(), resolvers.CodeRequestTooLarge)
+			}
+		})
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("resolvers ran %d times for refused requests", n)
+	}
+	// The same gateway still answers what fits.
+	var got struct{ ServerInfo struct{ Version string } }
+	srv.Post(t, gatewaytest.Request{Query: `{ serverInfo { version } }`}).Decode(t, &got)
+	if got.ServerInfo.Version != "test" || calls.Load() != 1 {
+		t.Fatalf("allowed query: version %q, %d resolver calls", got.ServerInfo.Version, calls.Load())
+	}
+}
+
+func TestDefaultLimitsAdmitIntrospection(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{})
+	r := srv.Post(t, gatewaytest.Request{Query: introspectionQuery})
+	var got struct {
+		Schema struct {
+			Types []struct{ Name string } `json:"types"`
+		} `json:"__schema"`
+	}
+	r.Decode(t, &got)
+	if len(got.Schema.Types) == 0 {
+		t.Fatal("introspection returned no types")
+	}
+}
+
+func TestProductionHidesSchema(t *testing.T) {
+	t.Parallel()
+	database := dbtest.New(t)
+	srv := gatewaytest.Start(t, gatewaytest.Options{Database: database, Env: map[string]string{
+		"SWITCHBOARD_ENV":        "production",
+		"DATABASE_URL":           database.URL,
+		"SWITCHBOARD_SECRET_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+	}})
+	r := srv.Post(t, gatewaytest.Request{Query: `{ __schema { types { name } } }`})
+	if len(r.Errors) == 0 {
+		t.Fatalf("introspection answered in production: %s", r.Data)
+	}
+	r = srv.Post(t, gatewaytest.Request{Query: `{ serverInf { version } }`})
+	if len(r.Errors) != 1 || strings.Contains(r.Errors[0].Message, "Did you mean") {
+		t.Fatalf("want one error without suggestions, got %+v", r.Errors)
+	}
+	if resp := srv.Do(t, http.MethodGet, "/graphiql", nil, nil); resp.Status != http.StatusNotFound {
+		t.Fatalf("GraphiQL status %d in production, want 404", resp.Status)
+	}
+
+	dev := gatewaytest.Start(t, gatewaytest.Options{})
+	r = dev.Post(t, gatewaytest.Request{Query: `{ serverInf { version } }`})
+	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, "Did you mean") {
+		t.Fatalf("development: want a suggestion, got %+v", r.Errors)
+	}
+	if resp := dev.Do(t, http.MethodGet, "/graphiql", nil, nil); resp.Status != http.StatusOK {
+		t.Fatalf("GraphiQL status %d in development, want 200", resp.Status)
+	}
+}
+
+// panickingResolvers panic in serverInfo.
+type panickingResolvers struct{ *resolvers.Resolver }
+
+func (r panickingResolvers) Query() graph.QueryResolver { return panickingQuery{r.Resolver.Query()} }
+
+type panickingQuery struct{ graph.QueryResolver }
+
+func (panickingQuery) ServerInfo(context.Context) (*model.ServerInfo, error) {
+	var m map[string]int
+	m["boom"]++ // a nil-map write: the kind of bug that panics in production
+	return nil, nil
+}
+
+func TestPanicBecomesInternalWithRequestID(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	srv := gatewaytest.Start(t, gatewaytest.Options{
+		Resolvers: panickingResolvers{realResolvers()},
+		Logger:    slog.New(slog.NewJSONHandler(&logs, nil)),
+	})
+	r := srv.Post(t, gatewaytest.Request{Query: `{ serverInfo { version } }`})
+	if len(r.Errors) != 1 || r.Errors[0].Code() != "INTERNAL" {
+		t.Fatalf("errors %+v, want one INTERNAL", r.Errors)
+	}
+	id, _ := r.Errors[0].Extensions["requestId"].(string)
+	if id == "" || id != r.Header.Get("X-Request-ID") {
+		t.Fatalf("requestId %q, header %q", id, r.Header.Get("X-Request-ID"))
+	}
+	if strings.Contains(r.Errors[0].Message, "nil map") {
+		t.Fatalf("internal detail leaked: %q", r.Errors[0].Message)
+	}
+	if !strings.Contains(logs.String(), id) || !strings.Contains(logs.String(), "nil map") {
+		t.Fatalf("log lacks the request id or the panic:\n%s", logs.String())
+	}
+	// The process survived and serves the next request.
+	assertTypename(t, srv.Post(t, gatewaytest.Request{Query: typename}))
+}
+
+func TestRefusesForeignOrigins(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{})
+	foreign := http.Header{"Origin": {"https://evil.example"}}
+	r := srv.Post(t, gatewaytest.Request{Query: typename, Header: foreign})
+	if r.Status != http.StatusForbidden || len(r.Codes()) != 1 || r.Codes()[0] != "FORBIDDEN" {
+		t.Fatalf("foreign POST: status %d codes %v", r.Status, r.Codes())
+	}
+	if _, err := srv.TryDialWS(t.Context(), gatewaytest.GraphQLTransportWS, foreign); err == nil {
+		t.Fatal("foreign WebSocket upgrade accepted")
+	}
+	own := http.Header{"Origin": {srv.URL}}
+	r = srv.Post(t, gatewaytest.Request{Query: typename, Header: own})
+	assertTypename(t, r)
+	if got := r.Header.Get("Access-Control-Allow-Origin"); got != srv.URL {
+		t.Fatalf("Access-Control-Allow-Origin %q", got)
+	}
+	// A form post (the classic CSRF vehicle) is not a GraphQL request.
+	form := srv.Do(t, http.MethodPost, "/graphql", strings.NewReader("query=%7B__typename%7D"), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	if form.Status < 400 {
+		t.Fatalf("form post answered %d", form.Status)
+	}
+}
+
+func TestReadyzWaitsForMigrations(t *testing.T) {
+	t.Parallel()
+	empty := dbtest.NewEmpty(t)
+	database := empty.Open(t, db.Options{})
+	srv := gatewaytest.Start(t, gatewaytest.Options{Database: empty})
+	if r := srv.Do(t, http.MethodGet, "/readyz", nil, nil); r.Status != http.StatusServiceUnavailable {
+		t.Fatalf("readyz before migrations: %d, want 503", r.Status)
+	}
+	if r := srv.Do(t, http.MethodGet, "/healthz", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("healthz: %d", r.Status)
+	}
+	if err := db.Migrate(t.Context(), database.Pool(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if r := srv.Do(t, http.MethodGet, "/readyz", nil, nil); r.Status != http.StatusOK {
+		t.Fatalf("readyz after migrations: %d, want 200", r.Status)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{})
+	srv.Post(t, gatewaytest.Request{Query: `query Probe { __typename }`})
+	srv.Post(t, gatewaytest.Request{Query: `{ nope }`})
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	for _, want := range []string{
+		`switchboard_graphql_operations_total{operation="Probe",type="query"} 1`,
+		`switchboard_graphql_operation_duration_seconds_count{operation="Probe",type="query"} 1`,
+		`switchboard_graphql_errors_total{code="GRAPHQL_VALIDATION_FAILED"} 1`,
+		`switchboard_websockets_open 0`,
+		`switchboard_subscriptions_active 0`,
+		`go_sql_max_open_connections{db_name="switchboard"}`,
+	} {
+		if !strings.Contains(body.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// blockingResolvers hold serverInfo until released.
+type blockingResolvers struct {
+	*resolvers.Resolver
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (r blockingResolvers) Query() graph.QueryResolver { return blockingQuery{r.Resolver.Query(), r} }
+
+type blockingQuery struct {
+	graph.QueryResolver
+	r blockingResolvers
+}
+
+func (q blockingQuery) ServerInfo(ctx context.Context) (*model.ServerInfo, error) {
+	close(q.r.entered)
+	<-q.r.release
+	return q.QueryResolver.ServerInfo(ctx)
+}
+
+func TestShutdownFinishesRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	res := blockingResolvers{realResolvers(), make(chan struct{}), make(chan struct{})}
+	srv := gatewaytest.Start(t, gatewaytest.Options{Resolvers: res})
+	answered := make(chan gatewaytest.Response, 1)
+	go func() { answered <- srv.Post(t, gatewaytest.Request{Query: `{ serverInfo { version } }`}) }()
+	<-res.entered
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Stop() }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("shutdown returned while a request was in flight: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(res.release)
+	r := <-answered
+	var got struct{ ServerInfo struct{ Version string } }
+	r.Decode(t, &got)
+	if got.ServerInfo.Version != "test" {
+		t.Fatalf("in-flight request answered %s", r.Data)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// TestGracefulShutdown is not parallel: it checks that no goroutine is left.
+func TestGracefulShutdown(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	database := dbtest.New(t)
+	srv := gatewaytest.Start(t, gatewaytest.Options{Database: database})
+
+	ws := srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, nil)
+	ws.Ack()
+	ws.Subscribe("beat", gatewaytest.Request{Query: `subscription { heartbeat(seconds: 1) { time } }`})
+	ws.NextData("beat")
+	legacy := srv.DialWS(t, gatewaytest.GraphQLWS, nil, nil)
+	legacy.Ack()
+	legacy.Subscribe("beat", gatewaytest.Request{Query: `subscription { heartbeat(seconds: 1) { time } }`})
+	legacy.NextData("beat")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sse := srv.Stream(t, ctx, gatewaytest.Request{Query: `subscription { heartbeat(seconds: 1) { time } }`})
+	sse.Next(t, 5*time.Second)
+
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for name, c := range map[string]*gatewaytest.WS{"graphql-transport-ws": ws, "graphql-ws": legacy} {
+		code, reason, err := c.CloseStatus(5 * time.Second)
+		if err != nil || code != websocket.StatusGoingAway {
+			t.Errorf("%s: close code %d (%q, %v), want 1001", name, code, reason, err)
+		}
+	}
+	if !sse.Ended(5 * time.Second) {
+		t.Error("SSE stream still open after shutdown")
+	}
+	_ = srv.DB.Close()
+	goleak.VerifyNone(t, ignore)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// introspectionQuery is the query GraphiQL sends (graphql-js
+// getIntrospectionQuery with descriptions).
+const introspectionQuery = `
+query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description
+    args { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }
+}
+`

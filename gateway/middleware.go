@@ -1,0 +1,199 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"switchboard/crm"
+	"switchboard/resolvers"
+)
+
+// middleware wraps every route: it names the request, learns the client's
+// address, refuses foreign origins and oversized bodies, logs the outcome and
+// turns a panic outside GraphQL into a 500 with the request id.
+func (g *Gateway) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := newRequestID()
+		w.Header().Set("X-Request-ID", id)
+		req := resolvers.Request{ID: id, IP: g.clientIP(r), UserAgent: r.UserAgent()}
+		r = r.WithContext(resolvers.WithRequest(r.Context(), req))
+		rec := &statusRecorder{ResponseWriter: w}
+
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				g.log.ErrorContext(r.Context(), "panic in handler", "request_id", id, "panic", v)
+				if rec.status == 0 {
+					writeError(rec, http.StatusInternalServerError, crm.CodeInternal, "internal error", id)
+				}
+			}
+			level := slog.LevelInfo
+			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
+				level = slog.LevelDebug
+			}
+			g.log.Log(r.Context(), level, "request", "request_id", id, "method", r.Method, "path", r.URL.Path,
+				"status", rec.status, "duration", time.Since(start), "ip", req.IP.String())
+		}()
+
+		if !g.originAllowed(r) {
+			writeError(rec, http.StatusForbidden, crm.CodeForbidden, "origin not allowed", id)
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			h := rec.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Add("Vary", "Origin")
+			if r.Method == http.MethodOptions {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Accept, X-Account-ID")
+				h.Set("Access-Control-Max-Age", "600")
+			}
+		}
+		if r.URL.Path == "/graphql" && !g.readBody(rec, r, id) {
+			return
+		}
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// readBody buffers a GraphQL request body up to the limit, so an oversized
+// request is refused with its own code before anything parses it.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, id string) bool {
+	limit := g.cfg.Limits.MaxBodyBytes
+	if int64(len(r.URL.RawQuery)) > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
+		return false
+	}
+	if r.Body == nil || r.Method == http.MethodGet || r.Header.Get("Upgrade") != "" {
+		return true
+	}
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, crm.CodeBadUserInput, "could not read the request body", id)
+		return false
+	}
+	if int64(len(body)) > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
+		return false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return true
+}
+
+// originAllowed implements the CSRF half of the wire contract: a browser
+// request from another origin is served only when that origin is
+// configured. Requests without Origin come from non-browser clients.
+func (g *Gateway) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return slices.ContainsFunc(g.cfg.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, origin) })
+}
+
+// originHosts turns allowed origins into coder/websocket's host patterns.
+func originHosts(origins []string) []string {
+	var hosts []string
+	for _, o := range origins {
+		if u, err := url.Parse(o); err == nil && u.Host != "" {
+			hosts = append(hosts, u.Host)
+		}
+	}
+	return hosts
+}
+
+// clientIP is the address of the peer.
+func (g *Gateway) clientIP(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return addr.Unmap()
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// writeError answers outside GraphQL execution in the GraphQL error shape,
+// so clients handle every refusal the same way.
+func writeError(w http.ResponseWriter, status int, code any, message, requestID string) {
+	ext := map[string]any{"code": code}
+	if requestID != "" && status >= 500 {
+		ext["requestId"] = requestID
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": message, "extensions": ext}},
+	})
+}
+
+// statusRecorder remembers the status for the log line. It passes Flush and
+// Hijack through, which SSE and WebSocket need.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if s.status == 0 {
+		s.status = http.StatusSwitchingProtocols
+	}
+	return http.NewResponseController(s.ResponseWriter).Hijack()
+}

@@ -1,0 +1,139 @@
+// Command switchboard is the GraphQL gateway of a multi-account CRM.
+//
+//	switchboard             serve on $PORT (default 8080)
+//	switchboard migrate     apply migrations and exit
+//
+// Configuration comes from the environment; see the README for the table.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"switchboard/config"
+	"switchboard/db"
+	"switchboard/db/pgboot"
+	"switchboard/gateway"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg)
+	command := "serve"
+	if len(args) > 0 {
+		command = args[0]
+	}
+	switch command {
+	case "serve", "migrate":
+	default:
+		return fmt.Errorf("unknown command %q (want serve or migrate)", command)
+	}
+
+	database, err := openDatabase(ctx, cfg, logger, command == "migrate")
+	if err != nil {
+		return err
+	}
+	defer database.Close()
+	if command == "migrate" {
+		return nil
+	}
+
+	gw, err := gateway.New(gateway.Options{Config: cfg, DB: database, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("starting", "config", cfg, "version", gateway.Version())
+	if cfg.Introspection {
+		logger.Info("GraphiQL", "url", cfg.PublicURL+"/graphiql")
+	}
+	return gw.Serve(ctx, ln)
+}
+
+func newLogger(cfg config.Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.IsProduction() {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// openDatabase connects, creating and migrating the database first when
+// configured to. Without DATABASE_URL (development only; production refuses
+// to start without one) it uses the PostgreSQL on 127.0.0.1:5432 if one
+// answers, else a private cluster under the data directory.
+func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger, forceMigrate bool) (*db.DB, error) {
+	migrate := cfg.Migrate || forceMigrate
+	url := cfg.DatabaseURL
+	if url == "" {
+		dataDir, err := filepath.Abs(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := pgboot.Find(ctx, pgboot.Options{DataDir: filepath.Join(dataDir, "postgres"), Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		url, err = pgboot.WithDatabase(srv.AdminURL, "switchboard")
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("development database", "url", config.RedactURL(url), "private_cluster", srv.Private)
+	}
+	if migrate {
+		if err := ensureDatabase(ctx, url); err != nil {
+			return nil, err
+		}
+	}
+	database, err := db.Open(ctx, url, db.Options{MaxOpenConns: cfg.DatabaseMaxOpen, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if err := db.Migrate(ctx, database.Pool(), logger); err != nil {
+			_ = database.Close()
+			return nil, err
+		}
+	}
+	return database, nil
+}
+
+// ensureDatabase creates the database named in url when it is missing, by
+// connecting to the same server's "postgres" database.
+func ensureDatabase(ctx context.Context, url string) error {
+	name, err := pgboot.DatabaseName(url)
+	if err != nil {
+		return err
+	}
+	admin, err := pgboot.WithDatabase(url, "postgres")
+	if err != nil {
+		return err
+	}
+	if _, err := pgboot.EnsureDatabase(ctx, admin, name); err != nil {
+		return errors.Join(fmt.Errorf("create database %q", name), err)
+	}
+	return nil
+}
