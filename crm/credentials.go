@@ -1,0 +1,95 @@
+package crm
+
+import (
+	"bufio"
+	"bytes"
+	_ "embed" // the common-password list
+	"net/mail"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on identity input.
+const (
+	MaxEmailLen    = 254
+	MinPasswordLen = 12
+	MaxPasswordLen = 256
+	MaxNameLen     = 200
+)
+
+// NormalizeEmail trims and lower-cases an address and checks it: one plain
+// addr-spec (no display name), at most 254 characters, a dot in the domain.
+// Emails are unique case-insensitively, so the stored form is lower case.
+func NormalizeEmail(field, raw string) (string, error) {
+	email := strings.ToLower(strings.TrimSpace(raw))
+	switch {
+	case email == "":
+		return "", InvalidInput(field, "enter an email address")
+	case len(email) > MaxEmailLen:
+		return "", InvalidInput(field, "an email address has at most %d characters", MaxEmailLen)
+	}
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Address != email || addr.Name != "" {
+		return "", InvalidInput(field, "%q is not an email address", raw)
+	}
+	at := strings.LastIndexByte(email, '@')
+	domain := email[at+1:]
+	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.ContainsAny(email, " \t\r\n") {
+		return "", InvalidInput(field, "%q is not an email address", raw)
+	}
+	return email, nil
+}
+
+// CleanName trims a person's or an account's name and checks it is present
+// and not too long.
+func CleanName(field, raw string) (string, error) {
+	name := strings.TrimSpace(raw)
+	switch {
+	case name == "":
+		return "", InvalidInput(field, "must not be empty")
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		return "", InvalidInput(field, "has at most %d characters", MaxNameLen)
+	case !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r\n"):
+		return "", InvalidInput(field, "contains characters that are not allowed")
+	}
+	return name, nil
+}
+
+//go:embed common-passwords.txt
+var commonPasswordList []byte
+
+// PasswordPolicy decides which new passwords are acceptable: 12 to 256
+// characters and not in the bundled list of common passwords (compared
+// case-insensitively). It is immutable once built.
+type PasswordPolicy struct {
+	common map[string]struct{}
+}
+
+// NewPasswordPolicy loads the bundled list (about 44,000 entries).
+func NewPasswordPolicy() *PasswordPolicy {
+	p := &PasswordPolicy{common: make(map[string]struct{}, 45000)}
+	sc := bufio.NewScanner(bytes.NewReader(commonPasswordList))
+	for sc.Scan() {
+		if line := sc.Text(); line != "" {
+			p.common[line] = struct{}{}
+		}
+	}
+	return p
+}
+
+// Check returns BAD_USER_INPUT naming field when password is unacceptable.
+func (p *PasswordPolicy) Check(field, password string) error {
+	n := utf8.RuneCountInString(password)
+	switch {
+	case !utf8.ValidString(password):
+		return InvalidInput(field, "contains characters that are not allowed")
+	case n < MinPasswordLen:
+		return InvalidInput(field, "use at least %d characters", MinPasswordLen)
+	case n > MaxPasswordLen:
+		return InvalidInput(field, "use at most %d characters", MaxPasswordLen)
+	}
+	if _, common := p.common[strings.ToLower(password)]; common {
+		return InvalidInput(field, "this password is too common; choose another")
+	}
+	return nil
+}
