@@ -173,7 +173,8 @@ func (db *DB) runOnce(ctx context.Context, scope Scope, fn func(ctx context.Cont
 			_ = h.rollback()
 		}
 	}()
-	tx := &Tx{q: h.q, sql: h.sql, Now: db.now().UTC()}
+	// PostgreSQL keeps microseconds: a now with more would not round-trip.
+	tx := &Tx{q: h.q, sql: h.sql, Now: db.now().UTC().Truncate(time.Microsecond)}
 	if _, err = tx.Exec(ctx, `SELECT set_config('role', $1, true), set_config('app.user_id', $2, true), set_config('app.account_id', $3, true)`,
 		RuntimeRole, uuidOrEmpty(scope.UserID), uuidOrEmpty(scope.AccountID)); err != nil {
 		return fmt.Errorf("set scope: %w", err)

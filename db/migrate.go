@@ -12,13 +12,14 @@ import (
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivermigrate"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// Migrations returns the embedded SQL migrations, for tests that fingerprint
-// them.
+// Migrations returns the embedded SQL migrations.
 func Migrations() fs.FS {
 	sub, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
@@ -41,9 +42,33 @@ func newMigrator(pool *sql.DB, logger *slog.Logger) (*goose.Provider, error) {
 	return goose.NewProvider(goose.DialectPostgres, pool, Migrations(), opts...)
 }
 
-// Migrate applies every pending migration. It runs as the database URL's own
-// user, which owns the tables; request work later switches to RuntimeRole.
+// Migrate applies every pending migration: River's job-queue schema first,
+// then Switchboard's own (whose grants refer to River's tables). It runs as
+// the database URL's own user, which owns the tables; request work later
+// switches to RuntimeRole. An advisory lock makes processes that start
+// together migrate one at a time.
 func Migrate(ctx context.Context, pool *sql.DB, logger *slog.Logger) error {
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	const lockKey = "switchboard migrate"
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1))`, lockKey); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, lockKey)
+
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	river, err := rivermigrate.New(riverdatabasesql.New(pool), &rivermigrate.Config{Logger: logger})
+	if err != nil {
+		return fmt.Errorf("migrate job queue: %w", err)
+	}
+	if _, err := river.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+		return fmt.Errorf("migrate job queue: %w", err)
+	}
 	p, err := newMigrator(pool, logger)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
@@ -88,4 +113,10 @@ func PendingMigrations(ctx context.Context, pool *sql.DB) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// JobQueueMigrations returns River's migrations, which Migrate applies
+// before the embedded ones; the test harness fingerprints both.
+func JobQueueMigrations() fs.FS {
+	return riverdatabasesql.New(nil).GetMigrationFS("main")
 }

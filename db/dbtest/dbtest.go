@@ -126,23 +126,26 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// fingerprint names the template after the migrations' content.
+// fingerprint names the template after the migrations' content, River's
+// included.
 func fingerprint() (string, error) {
 	h := sha256.New()
-	err := fs.WalkDir(db.Migrations(), ".", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(db.Migrations(), path)
+	for _, fsys := range []fs.FS{db.JobQueueMigrations(), db.Migrations()} {
+		err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := fs.ReadFile(fsys, path)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "%s\x00%d\x00", path, len(b))
+			h.Write(b)
+			return nil
+		})
 		if err != nil {
-			return err
+			return "", err
 		}
-		fmt.Fprintf(h, "%s\x00%d\x00", path, len(b))
-		h.Write(b)
-		return nil
-	})
-	if err != nil {
-		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }

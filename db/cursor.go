@@ -1,0 +1,47 @@
+package db
+
+import (
+	"encoding/base64"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// cursor is a position in a list ordered by (time, id) descending. It is
+// opaque to clients: base64url of "unix nanoseconds:uuid".
+type cursor struct {
+	at *time.Time
+	id uuid.UUID
+}
+
+func encodeCursor(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixNano(), 10) + ":" + id.String()))
+}
+
+// decodeCursor reads a cursor; the empty string is the start of the list.
+func decodeCursor(s string) (cursor, error) {
+	if s == "" {
+		return cursor{}, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return cursor{}, err
+	}
+	nanos, id, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return cursor{}, errors.New("malformed cursor")
+	}
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	if err != nil {
+		return cursor{}, err
+	}
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return cursor{}, err
+	}
+	at := time.Unix(0, n).UTC()
+	return cursor{at: &at, id: u}, nil
+}

@@ -1,0 +1,47 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+
+	"switchboard/realtime"
+)
+
+// notify publishes an event in tx: listeners receive it if and only if tx
+// commits (invariant 5).
+func notify(ctx context.Context, tx *Tx, topic, typ string, data any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	payload, err := json.Marshal(realtime.Envelope{Topic: topic, Type: typ, Data: raw})
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, realtime.Channel, string(payload)); err != nil {
+		return fmt.Errorf("notify %s: %w", typ, err)
+	}
+	return nil
+}
+
+// nullIP stores an address as inet, or NULL when unknown.
+func nullIP(ip netip.Addr) any {
+	if !ip.IsValid() {
+		return nil
+	}
+	return ip.String()
+}
+
+// parseIP reads an inet column.
+func parseIP(s *string) netip.Addr {
+	if s == nil {
+		return netip.Addr{}
+	}
+	ip, err := netip.ParseAddr(*s)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip
+}
