@@ -3,10 +3,15 @@
 # 127.0.0.1:5432 or started under .data/).
 GO ?= go
 
-.PHONY: run build test lint generate generate-check bench
+.PHONY: run seed-demo build test lint generate generate-check bench
 
 run:
 	$(GO) run .
+
+# Creates a demo organisation (or resets its password) and prints how to
+# sign in.
+seed-demo:
+	$(GO) run . seed-demo
 
 build:
 	$(GO) build -o bin/switchboard .

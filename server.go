@@ -2,6 +2,7 @@
 //
 //	switchboard             serve on $PORT (default 8080)
 //	switchboard migrate     apply migrations and exit
+//	switchboard seed-demo   create (or reset) a demo organisation and print how to sign in
 //
 // Configuration comes from the environment; see the README for the table.
 package main
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"switchboard/app"
 	"switchboard/config"
 	"switchboard/db"
 	"switchboard/db/pgboot"
@@ -44,24 +46,32 @@ func run(ctx context.Context, args []string) error {
 		command = args[0]
 	}
 	switch command {
-	case "serve", "migrate":
+	case "serve", "migrate", "seed-demo":
 	default:
-		return fmt.Errorf("unknown command %q (want serve or migrate)", command)
+		return fmt.Errorf("unknown command %q (want serve, migrate or seed-demo)", command)
 	}
 
-	database, err := openDatabase(ctx, cfg, logger, command == "migrate")
+	url, err := prepareDatabase(ctx, cfg, logger, command != "serve")
 	if err != nil {
 		return err
 	}
-	defer database.Close()
 	if command == "migrate" {
 		return nil
 	}
-
-	gw, err := gateway.New(gateway.Options{Config: cfg, DB: database, Logger: logger})
+	a, err := app.New(ctx, app.Options{Config: cfg, DatabaseURL: url, Logger: logger})
 	if err != nil {
 		return err
 	}
+	if command == "seed-demo" {
+		defer a.DB.Close()
+		demo, err := a.SeedDemo(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Demo organisation ready. Sign in at %s/graphiql with:\n  email:    %s\n  password: %s\n", cfg.PublicURL, demo.Email, demo.Password)
+		return nil
+	}
+
 	ln, err := net.Listen("tcp", net.JoinHostPort("", strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -70,7 +80,7 @@ func run(ctx context.Context, args []string) error {
 	if cfg.Introspection {
 		logger.Info("GraphiQL", "url", cfg.PublicURL+"/graphiql")
 	}
-	return gw.Serve(ctx, ln)
+	return a.Serve(ctx, ln)
 }
 
 func newLogger(cfg config.Config) *slog.Logger {
@@ -81,44 +91,44 @@ func newLogger(cfg config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// openDatabase connects, creating and migrating the database first when
-// configured to. Without DATABASE_URL (development only; production refuses
-// to start without one) it uses the PostgreSQL on 127.0.0.1:5432 if one
-// answers, else a private cluster under the data directory.
-func openDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger, forceMigrate bool) (*db.DB, error) {
+// prepareDatabase returns the URL of the database to serve, creating and
+// migrating it first when configured to (or forced, for the migrate and
+// seed-demo commands). Without DATABASE_URL (development only; production
+// refuses to start without one) it uses the PostgreSQL on 127.0.0.1:5432 if
+// one answers, else a private cluster under the data directory.
+func prepareDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger, forceMigrate bool) (string, error) {
 	migrate := cfg.Migrate || forceMigrate
 	url := cfg.DatabaseURL
 	if url == "" {
 		dataDir, err := filepath.Abs(cfg.DataDir)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		srv, err := pgboot.Find(ctx, pgboot.Options{DataDir: filepath.Join(dataDir, "postgres"), Logger: logger})
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		url, err = pgboot.WithDatabase(srv.AdminURL, "switchboard")
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		logger.Info("development database", "url", config.RedactURL(url), "private_cluster", srv.Private)
 	}
-	if migrate {
-		if err := ensureDatabase(ctx, url); err != nil {
-			return nil, err
-		}
+	if !migrate {
+		return url, nil
 	}
-	database, err := db.Open(ctx, url, db.Options{MaxOpenConns: cfg.DatabaseMaxOpen, Logger: logger})
+	if err := ensureDatabase(ctx, url); err != nil {
+		return "", err
+	}
+	database, err := db.Open(ctx, url, db.Options{MaxOpenConns: 2, Logger: logger})
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	if migrate {
-		if err := db.Migrate(ctx, database.Pool(), logger); err != nil {
-			_ = database.Close()
-			return nil, err
-		}
+	defer database.Close()
+	if err := db.Migrate(ctx, database.Pool(), logger); err != nil {
+		return "", err
 	}
-	return database, nil
+	return url, nil
 }
 
 // ensureDatabase creates the database named in url when it is missing, by

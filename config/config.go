@@ -4,9 +4,11 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,6 +39,8 @@ type Config struct {
 
 	PublicURL      string
 	AllowedOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 	LogLevel       slog.Level
 
 	Introspection bool
@@ -44,6 +48,24 @@ type Config struct {
 	Limits Limits
 
 	ShutdownTimeout time.Duration
+
+	// SecretKey encrypts secrets at rest (AES-256-GCM). Empty in
+	// development until one is generated under DataDir.
+	SecretKey []byte
+
+	SMTPURL  string
+	MailFrom string
+
+	SessionIdleTimeout     time.Duration
+	SessionAbsoluteTimeout time.Duration
+	// SessionRecheckInterval is how often a process re-reads the sessions of
+	// its open streams (activity, unannounced expiry).
+	SessionRecheckInterval time.Duration
+
+	// HashWorkers bounds concurrent password hashing (0: half the CPUs).
+	HashWorkers int
+	// JobPollInterval is how often idle job workers look for work.
+	JobPollInterval time.Duration
 }
 
 // Limits bound what one client request may cost.
@@ -74,6 +96,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.String("public_url", c.PublicURL),
 		slog.Bool("introspection", c.Introspection),
+		slog.Bool("secret_key_set", len(c.SecretKey) > 0),
+		slog.String("smtp", RedactURL(c.SMTPURL)),
 	)
 }
 
@@ -104,7 +128,7 @@ type Variable struct {
 // Variables lists every environment variable Config reads, with its default.
 func Variables() []Variable {
 	return []Variable{
-		{Name: "SWITCHBOARD_ENV", Default: Development, Doc: "`development` or `production`; production logs JSON, hides introspection and requires DATABASE_URL",
+		{Name: "SWITCHBOARD_ENV", Default: Development, Doc: "`development` or `production`; production logs JSON, hides introspection and requires DATABASE_URL and SWITCHBOARD_SECRET_KEY",
 			set: func(c *Config, v string) error {
 				if v != Development && v != Production {
 					return fmt.Errorf("must be %q or %q", Development, Production)
@@ -126,6 +150,44 @@ func Variables() []Variable {
 			set: func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return validateURL(v) }},
 		{Name: "SWITCHBOARD_ALLOWED_ORIGINS", Default: "(the public URL's origin)", Doc: "comma-separated origins allowed for cross-origin requests and WebSocket upgrades",
 			set: func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+		{Name: "SWITCHBOARD_TRUSTED_PROXIES", Default: "(none)", Doc: "comma-separated CIDRs of proxies whose X-Forwarded-For is honoured",
+			set: func(c *Config, v string) error {
+				c.TrustedProxies = nil
+				for _, s := range splitList(v) {
+					p, err := netip.ParsePrefix(s)
+					if err != nil {
+						return fmt.Errorf("%q is not a CIDR", s)
+					}
+					c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+				}
+				return nil
+			}},
+		{Name: "SWITCHBOARD_SECRET_KEY", Default: "(generated under the data dir in development)", Doc: "32 random bytes, base64 (`openssl rand -base64 32`); encrypts TOTP secrets, OAuth tokens and queued mail", Secret: true,
+			set: func(c *Config, v string) error {
+				key, err := base64.StdEncoding.DecodeString(v)
+				if err != nil {
+					return errors.New("must be base64")
+				}
+				if len(key) != 32 {
+					return fmt.Errorf("must decode to 32 bytes, not %d", len(key))
+				}
+				c.SecretKey = key
+				return nil
+			}},
+		{Name: "SMTP_URL", Default: "(mail written as .eml files under the data dir)", Doc: "outgoing mail server: `smtp://user:pass@host:587` (STARTTLS when offered; `?tls=require` insists) or `smtps://host:465`", Secret: true,
+			set: func(c *Config, v string) error { c.SMTPURL = v; return validateURL(v) }},
+		{Name: "SWITCHBOARD_MAIL_FROM", Default: "Switchboard <no-reply@switchboard.localhost>", Doc: "sender of outgoing mail",
+			set: func(c *Config, v string) error { c.MailFrom = v; return nil }},
+		{Name: "SWITCHBOARD_SESSION_IDLE_TIMEOUT", Default: "30m", Doc: "a session without requests or open subscriptions for this long expires",
+			set: func(c *Config, v string) error { return parseDuration(v, time.Minute, &c.SessionIdleTimeout) }},
+		{Name: "SWITCHBOARD_SESSION_ABSOLUTE_TIMEOUT", Default: "12h", Doc: "a session expires this long after sign-in, however active",
+			set: func(c *Config, v string) error { return parseDuration(v, time.Minute, &c.SessionAbsoluteTimeout) }},
+		{Name: "SWITCHBOARD_SESSION_RECHECK_INTERVAL", Default: "30s", Doc: "how often each process re-reads the sessions of its open subscriptions: counts them as activity and ends expired ones",
+			set: func(c *Config, v string) error { return parseDuration(v, 10*time.Millisecond, &c.SessionRecheckInterval) }},
+		{Name: "SWITCHBOARD_HASH_WORKERS", Default: "(half the CPUs, at least 1)", Doc: "password hashes computed at once; the rest queue (up to 64), so a login storm cannot starve other work",
+			set: func(c *Config, v string) error { return parseInt(v, 1, 256, &c.HashWorkers) }},
+		{Name: "SWITCHBOARD_JOB_POLL_INTERVAL", Default: "1s", Doc: "how often idle job workers look for new jobs (outgoing mail)",
+			set: func(c *Config, v string) error { return parseDuration(v, 10*time.Millisecond, &c.JobPollInterval) }},
 		{Name: "SWITCHBOARD_LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error",
 			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 		{Name: "SWITCHBOARD_INTROSPECTION", Default: "true in development, false in production", Doc: "schema introspection, field suggestions and GraphiQL",
@@ -172,6 +234,12 @@ func Load(getenv func(string) string) (Config, error) {
 		DataDir:         ".data",
 		LogLevel:        slog.LevelInfo,
 		ShutdownTimeout: 20 * time.Second,
+		MailFrom:        "Switchboard <no-reply@switchboard.localhost>",
+
+		SessionIdleTimeout:     30 * time.Minute,
+		SessionAbsoluteTimeout: 12 * time.Hour,
+		SessionRecheckInterval: 30 * time.Second,
+		JobPollInterval:        time.Second,
 		Limits: Limits{
 			MaxBodyBytes:     1 << 20,
 			MaxTokens:        5000,
@@ -209,7 +277,16 @@ func Load(getenv func(string) string) (Config, error) {
 			c.AllowedOrigins = []string{u.Scheme + "://" + u.Host}
 		}
 	}
+	if c.SessionAbsoluteTimeout < c.SessionIdleTimeout {
+		errs = append(errs, errors.New("SWITCHBOARD_SESSION_ABSOLUTE_TIMEOUT: must not be shorter than the idle timeout"))
+	}
+	if c.SessionRecheckInterval > c.SessionIdleTimeout/2 {
+		errs = append(errs, errors.New("SWITCHBOARD_SESSION_RECHECK_INTERVAL: must be at most half the idle timeout, or subscribed sessions would idle out"))
+	}
 	if c.IsProduction() {
+		if len(c.SecretKey) == 0 {
+			errs = append(errs, errors.New("SWITCHBOARD_SECRET_KEY: required in production (32 random bytes, base64: openssl rand -base64 32)"))
+		}
 		if c.DatabaseURL == "" {
 			errs = append(errs, errors.New("DATABASE_URL: required in production"))
 		}

@@ -31,7 +31,12 @@ func TestProductionRequiresItsSecrets(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
 		t.Fatalf("want DATABASE_URL required, got %v", err)
 	}
-	c, err := Load(env(map[string]string{"SWITCHBOARD_ENV": "production", "DATABASE_URL": "postgres://db/x"}))
+	_, err = Load(env(map[string]string{"SWITCHBOARD_ENV": "production", "DATABASE_URL": "postgres://db/x"}))
+	if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_SECRET_KEY") {
+		t.Fatalf("want SWITCHBOARD_SECRET_KEY required, got %v", err)
+	}
+	c, err := Load(env(map[string]string{"SWITCHBOARD_ENV": "production", "DATABASE_URL": "postgres://db/x",
+		"SWITCHBOARD_SECRET_KEY": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI="}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +63,16 @@ func TestBadValuesAreNamed(t *testing.T) {
 }
 
 func TestSecretsNeverPrint(t *testing.T) {
-	c, err := Load(env(map[string]string{"DATABASE_URL": "postgres://app:hunter2hunter2@db:5432/crm"}))
+	c, err := Load(env(map[string]string{
+		"DATABASE_URL":           "postgres://app:hunter2hunter2@db:5432/crm",
+		"SMTP_URL":               "smtp://mailer:hunter2hunter2@mail:587",
+		"SWITCHBOARD_SECRET_KEY": "aHVudGVyMmh1bnRlcjJodW50ZXIyaHVudGVyMmh1bnQ=",
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range []string{c.String(), c.LogValue().String()} {
-		if strings.Contains(s, "hunter2") {
+		if strings.Contains(s, "hunter2") || strings.Contains(s, "aHVudGVy") {
 			t.Fatalf("secret printed: %s", s)
 		}
 	}

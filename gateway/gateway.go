@@ -30,54 +30,53 @@ type Options struct {
 	Config config.Config
 	DB     *db.DB
 	Logger *slog.Logger
-	// Resolvers replaces the real resolver tree; tests use it to inject
-	// faults. Nil means the real one.
-	Resolvers graph.ResolverRoot
-	Clock     func() time.Time
+	// Resolver is the resolver tree with its services; its event bus must
+	// be running (the app runs it).
+	Resolver *resolvers.Resolver
+	// Root replaces the resolver tree served over GraphQL; tests use it to
+	// inject faults. Nil means Resolver.
+	Root graph.ResolverRoot
 }
 
 // Gateway serves Switchboard over HTTP.
 type Gateway struct {
-	cfg     config.Config
-	db      *db.DB
-	log     *slog.Logger
-	metrics *metrics
-	streams *streams
-	handler http.Handler
+	cfg      config.Config
+	db       *db.DB
+	log      *slog.Logger
+	resolver *resolvers.Resolver
+	metrics  *metrics
+	streams  *streams
+	sessions *sessionWatch
+	handler  http.Handler
 }
 
 // New assembles the gateway.
 func New(opts Options) (*Gateway, error) {
-	if opts.DB == nil {
-		return nil, errors.New("gateway: a database is required")
+	if opts.DB == nil || opts.Resolver == nil || opts.Resolver.Bus == nil || opts.Resolver.Identity == nil {
+		return nil, errors.New("gateway: a database, and a resolver with its identity service and bus, are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Clock == nil {
-		opts.Clock = time.Now
-	}
 	g := &Gateway{
-		cfg:     opts.Config,
-		db:      opts.DB,
-		log:     opts.Logger,
-		metrics: newMetrics(opts.DB),
-		streams: newStreams(),
+		cfg:      opts.Config,
+		db:       opts.DB,
+		log:      opts.Logger,
+		resolver: opts.Resolver,
+		metrics:  newMetrics(opts.DB),
+		streams:  newStreams(),
 	}
-	root := opts.Resolvers
-	if root == nil {
-		root = &resolvers.Resolver{
-			Version:     Version(),
-			Environment: opts.Config.Env,
-			Clock:       opts.Clock,
-			Logger:      opts.Logger,
-		}
+	g.sessions = newSessionWatch(opts.Config.SessionRecheckInterval, opts.Resolver.Identity, opts.Resolver.Bus, g.streams, opts.Logger)
+	var root graph.ResolverRoot = opts.Resolver
+	if opts.Root != nil {
+		root = opts.Root
 	}
 	gql := resolvers.NewServer(root, resolvers.ServerOptions{
 		Limits:        opts.Config.Limits,
 		Introspection: opts.Config.Introspection,
 		Logger:        opts.Logger,
 		Observer:      g.metrics,
+		Auth:          opts.Resolver,
 	})
 	g.addTransports(gql)
 	g.handler = g.routes(gql)
@@ -88,6 +87,7 @@ func (g *Gateway) addTransports(srv *handler.Server) {
 	limits := g.cfg.Limits
 	srv.AddTransport(transport.Websocket{
 		Implementation:   trackedWebsocket{accept: websocket.AcceptOptions{OriginPatterns: originHosts(g.cfg.AllowedOrigins)}, metrics: g.metrics},
+		InitFunc:         g.resolver.WebsocketInit,
 		InitTimeout:      limits.WSInitTimeout,
 		PingPongInterval: limits.WSPingInterval, // graphql-transport-ws: ping, and drop a client that stops answering
 		// The legacy graphql-ws protocol has no pong; a keep-alive message
@@ -136,6 +136,10 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() { defer close(watched); g.sessions.run(watchCtx) }()
+	defer func() { stopWatch(); <-watched }()
 	g.log.Info("serving", "addr", ln.Addr().String())
 
 	select {

@@ -18,6 +18,7 @@ import (
 
 	"switchboard/db"
 	"switchboard/db/dbtest"
+	"switchboard/gateway"
 	"switchboard/gateway/gatewaytest"
 	"switchboard/graph"
 	"switchboard/graph/model"
@@ -104,19 +105,15 @@ func (q countingQuery) ServerInfo(ctx context.Context) (*model.ServerInfo, error
 	return q.QueryResolver.ServerInfo(ctx)
 }
 
-func realResolvers() *resolvers.Resolver {
-	return &resolvers.Resolver{Version: "test", Environment: "development", Clock: time.Now, Logger: slog.New(slog.DiscardHandler)}
-}
-
 func TestRefusesExpensiveRequestsWithTheirOwnCode(t *testing.T) {
 	t.Parallel()
 	calls := &atomic.Int64{}
-	srv := gatewaytest.Start(t, gatewaytest.Options{Resolvers: countingResolvers{realResolvers(), calls}})
+	srv := gatewaytest.Start(t, gatewaytest.Options{Root: func(real *resolvers.Resolver) graph.ResolverRoot { return countingResolvers{real, calls} }})
 	// The schema is small so far; tight limits let ordinary queries exceed
 	// the depth and complexity budgets.
 	tight := gatewaytest.Start(t, gatewaytest.Options{
-		Resolvers: countingResolvers{realResolvers(), calls},
-		Env:       map[string]string{"SWITCHBOARD_MAX_DEPTH": "1", "SWITCHBOARD_MAX_COMPLEXITY": "3"},
+		Root: func(real *resolvers.Resolver) graph.ResolverRoot { return countingResolvers{real, calls} },
+		Env:  map[string]string{"SWITCHBOARD_MAX_DEPTH": "1", "SWITCHBOARD_MAX_COMPLEXITY": "3"},
 	})
 	var aliases, roots, tokens strings.Builder
 	for i := range 31 {
@@ -184,7 +181,7 @@ func TestRefusesExpensiveRequestsWithTheirOwnCode(t *testing.T) {
 	// The same gateway still answers what fits.
 	var got struct{ ServerInfo struct{ Version string } }
 	srv.Post(t, gatewaytest.Request{Query: `{ serverInfo { version } }`}).Decode(t, &got)
-	if got.ServerInfo.Version != "test" || calls.Load() != 1 {
+	if got.ServerInfo.Version != gateway.Version() || calls.Load() != 1 {
 		t.Fatalf("allowed query: version %q, %d resolver calls", got.ServerInfo.Version, calls.Load())
 	}
 }
@@ -208,9 +205,8 @@ func TestProductionHidesSchema(t *testing.T) {
 	t.Parallel()
 	database := dbtest.New(t)
 	srv := gatewaytest.Start(t, gatewaytest.Options{Database: database, Env: map[string]string{
-		"SWITCHBOARD_ENV":        "production",
-		"DATABASE_URL":           database.URL,
-		"SWITCHBOARD_SECRET_KEY": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+		"SWITCHBOARD_ENV": "production",
+		"DATABASE_URL":    database.URL,
 	}})
 	r := srv.Post(t, gatewaytest.Request{Query: `{ __schema { types { name } } }`})
 	if len(r.Errors) == 0 {
@@ -251,8 +247,8 @@ func TestPanicBecomesInternalWithRequestID(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	srv := gatewaytest.Start(t, gatewaytest.Options{
-		Resolvers: panickingResolvers{realResolvers()},
-		Logger:    slog.New(slog.NewJSONHandler(&logs, nil)),
+		Root:   func(real *resolvers.Resolver) graph.ResolverRoot { return panickingResolvers{real} },
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 	})
 	r := srv.Post(t, gatewaytest.Request{Query: `{ serverInfo { version } }`})
 	if len(r.Errors) != 1 || r.Errors[0].Code() != "INTERNAL" {
@@ -300,7 +296,7 @@ func TestReadyzWaitsForMigrations(t *testing.T) {
 	t.Parallel()
 	empty := dbtest.NewEmpty(t)
 	database := empty.Open(t, db.Options{})
-	srv := gatewaytest.Start(t, gatewaytest.Options{Database: empty})
+	srv := gatewaytest.Start(t, gatewaytest.Options{Database: empty, NotReady: true})
 	if r := srv.Do(t, http.MethodGet, "/readyz", nil, nil); r.Status != http.StatusServiceUnavailable {
 		t.Fatalf("readyz before migrations: %d, want 503", r.Status)
 	}
@@ -363,8 +359,12 @@ func (q blockingQuery) ServerInfo(ctx context.Context) (*model.ServerInfo, error
 
 func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	t.Parallel()
-	res := blockingResolvers{realResolvers(), make(chan struct{}), make(chan struct{})}
-	srv := gatewaytest.Start(t, gatewaytest.Options{Resolvers: res})
+	entered, release := make(chan struct{}), make(chan struct{})
+	var res blockingResolvers
+	srv := gatewaytest.Start(t, gatewaytest.Options{Root: func(real *resolvers.Resolver) graph.ResolverRoot {
+		res = blockingResolvers{real, entered, release}
+		return res
+	}})
 	answered := make(chan gatewaytest.Response, 1)
 	go func() { answered <- srv.Post(t, gatewaytest.Request{Query: `{ serverInfo { version } }`}) }()
 	<-res.entered
@@ -379,7 +379,7 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	r := <-answered
 	var got struct{ ServerInfo struct{ Version string } }
 	r.Decode(t, &got)
-	if got.ServerInfo.Version != "test" {
+	if got.ServerInfo.Version != gateway.Version() {
 		t.Fatalf("in-flight request answered %s", r.Data)
 	}
 	if err := <-stopped; err != nil {

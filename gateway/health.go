@@ -14,9 +14,10 @@ func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 }
 
-// readyz answers 200 only when the database is reachable and every embedded
-// migration has been applied, so a load balancer keeps traffic away from a
-// process whose schema is behind.
+// readyz answers 200 only when the database is reachable, every embedded
+// migration has been applied and the event bus listens, so a load balancer
+// keeps traffic away from a process whose schema is behind or that would
+// miss session events.
 func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 	defer cancel()
@@ -29,6 +30,12 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		g.log.WarnContext(ctx, "not ready: migration status unknown", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "migration status unknown"})
+		return
+	}
+	select {
+	case <-g.resolver.Bus.Ready():
+	default:
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "reason": "event bus not listening yet"})
 		return
 	}
 	if pending > 0 {

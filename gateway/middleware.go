@@ -29,8 +29,13 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 		id := newRequestID()
 		w.Header().Set("X-Request-ID", id)
 		req := resolvers.Request{ID: id, IP: g.clientIP(r), UserAgent: r.UserAgent()}
-		r = r.WithContext(resolvers.WithRequest(r.Context(), req))
 		rec := &statusRecorder{ResponseWriter: w}
+		ctx := resolvers.WithRequest(r.Context(), req)
+		ctx = resolvers.WithToken(ctx, requestToken(r))
+		if !isStream(r) {
+			ctx = resolvers.WithSessionCookie(ctx, &sessionCookie{w: rec, secure: g.secureCookies()})
+		}
+		r = r.WithContext(ctx)
 
 		defer func() {
 			if v := recover(); v != nil {
@@ -129,17 +134,104 @@ func originHosts(origins []string) []string {
 	return hosts
 }
 
-// clientIP is the address of the peer.
+// clientIP is the address of the client: the peer's, unless the peer is a
+// configured trusted proxy, in which case X-Forwarded-For is read from the
+// right, skipping trusted proxies, and the first other address is the
+// client. Nothing a client writes in that header is believed otherwise.
 func (g *Gateway) clientIP(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
+	peer := parseAddr(r.RemoteAddr)
+	if !g.trusted(peer) {
+		return peer
 	}
-	addr, err := netip.ParseAddr(host)
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr := parseAddr(strings.TrimSpace(hops[i]))
+		if !addr.IsValid() {
+			break
+		}
+		peer = addr
+		if !g.trusted(addr) {
+			break
+		}
+	}
+	return peer
+}
+
+func (g *Gateway) trusted(addr netip.Addr) bool {
+	if !addr.IsValid() {
+		return false
+	}
+	for _, p := range g.cfg.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseAddr reads "ip", "ip:port" or "[ip]:port".
+func parseAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if host, _, err := net.SplitHostPort(s); err == nil {
+		s = host
+	}
+	addr, err := netip.ParseAddr(s)
 	if err != nil {
 		return netip.Addr{}
 	}
 	return addr.Unmap()
+}
+
+// CookieName is the session cookie.
+const CookieName = "sb_session"
+
+// requestToken is the session token a request presents: the Authorization
+// header first, else the session cookie.
+func requestToken(r *http.Request) string {
+	if t := resolvers.BearerToken(r.Header.Get("Authorization")); t != "" {
+		return t
+	}
+	if c, err := r.Cookie(CookieName); err == nil {
+		return c.Value
+	}
+	return ""
+}
+
+// secureCookies is false only for a plain-HTTP localhost public URL in
+// development, where browsers would otherwise drop the cookie.
+func (g *Gateway) secureCookies() bool {
+	if g.cfg.IsProduction() {
+		return true
+	}
+	u, err := url.Parse(g.cfg.PublicURL)
+	if err != nil || u.Scheme != "http" {
+		return true
+	}
+	switch host := u.Hostname(); host {
+	case "localhost", "127.0.0.1", "::1":
+		return false
+	default:
+		return !strings.HasSuffix(host, ".localhost")
+	}
+}
+
+// sessionCookie writes the session cookie: HttpOnly (scripts cannot read
+// it), SameSite=Lax (not sent on cross-site POSTs) and Secure.
+type sessionCookie struct {
+	w      http.ResponseWriter
+	secure bool
+}
+
+func (c *sessionCookie) Set(token string, expires time.Time) {
+	http.SetCookie(c.w, &http.Cookie{Name: CookieName, Value: token, Path: "/", Expires: expires,
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
+}
+
+func (c *sessionCookie) Clear() {
+	http.SetCookie(c.w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
 }
 
 func newRequestID() string {

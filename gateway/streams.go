@@ -9,6 +9,9 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
+
+	"switchboard/resolvers"
 )
 
 // streams keeps every long-lived GraphQL request (WebSocket or SSE) so that
@@ -17,9 +20,10 @@ import (
 // its context is cancelled; a WebSocket then closes with the code set here
 // rather than gqlgen's fixed 1000.
 type streams struct {
-	mu     sync.Mutex
-	live   map[*stream]struct{}
-	closed bool
+	mu        sync.Mutex
+	live      map[*stream]struct{}
+	bySession map[uuid.UUID]map[*stream]struct{}
+	closed    bool
 	// handlers counts stream handlers still running, so shutdown can wait
 	// for hijacked connections that http.Server no longer tracks.
 	handlers sync.WaitGroup
@@ -27,15 +31,20 @@ type streams struct {
 
 // stream is one WebSocket connection or SSE request.
 type stream struct {
-	cancel context.CancelFunc
+	registry *streams
+	cancel   context.CancelFunc
 
-	mu     sync.Mutex
-	code   websocket.StatusCode // close code to send instead of 1000; 0 for none
-	reason string
+	mu      sync.Mutex
+	code    websocket.StatusCode // close code to send instead of 1000; 0 for none
+	reason  string
+	session uuid.UUID
+	holds   int
+	// released is closed (and replaced) whenever holds drops to zero.
+	released chan struct{}
 }
 
 func newStreams() *streams {
-	return &streams{live: map[*stream]struct{}{}}
+	return &streams{live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{}}
 }
 
 type streamKey struct{}
@@ -60,13 +69,14 @@ func (ss *streams) track(next http.Handler) http.Handler {
 		}
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		s := &stream{cancel: cancel}
+		s := &stream{registry: ss, cancel: cancel, released: make(chan struct{})}
 		if !ss.add(s) {
 			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 			return
 		}
 		defer ss.remove(s)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, streamKey{}, s)))
+		ctx = resolvers.WithStream(context.WithValue(ctx, streamKey{}, s), s)
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
@@ -84,8 +94,104 @@ func (ss *streams) add(s *stream) bool {
 func (ss *streams) remove(s *stream) {
 	ss.mu.Lock()
 	delete(ss.live, s)
+	s.mu.Lock()
+	id := s.session
+	s.mu.Unlock()
+	if set := ss.bySession[id]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(ss.bySession, id)
+		}
+	}
 	ss.mu.Unlock()
 	ss.handlers.Done()
+}
+
+// BindSession implements resolvers.Stream: the stream now belongs to a
+// session and ends with it.
+func (s *stream) BindSession(id uuid.UUID) {
+	ss := s.registry
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s.mu.Lock()
+	old := s.session
+	s.session = id
+	s.mu.Unlock()
+	if old == id {
+		return
+	}
+	if set := ss.bySession[old]; set != nil {
+		delete(set, s)
+	}
+	if _, live := ss.live[s]; !live {
+		return
+	}
+	set := ss.bySession[id]
+	if set == nil {
+		set = map[*stream]struct{}{}
+		ss.bySession[id] = set
+	}
+	set[s] = struct{}{}
+}
+
+// Hold implements resolvers.Stream.
+func (s *stream) Hold() (release func()) {
+	s.mu.Lock()
+	s.holds++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.holds--
+			if s.holds == 0 {
+				close(s.released)
+				s.released = make(chan struct{})
+			}
+		})
+	}
+}
+
+// closeAfterHolds closes the stream once no operation holds it open, or
+// after wait at the latest.
+func (s *stream) closeAfterHolds(code websocket.StatusCode, reason string, wait time.Duration) {
+	s.mu.Lock()
+	holds, released := s.holds, s.released
+	s.mu.Unlock()
+	if holds > 0 {
+		timer := time.NewTimer(wait)
+		select {
+		case <-released:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+	s.close(code, reason)
+}
+
+// sessionStreams returns the live streams of a session.
+func (ss *streams) sessionStreams(id uuid.UUID) []*stream {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]*stream, 0, len(ss.bySession[id]))
+	for s := range ss.bySession[id] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// sessions returns the sessions with live streams in this process.
+func (ss *streams) sessions() []uuid.UUID {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]uuid.UUID, 0, len(ss.bySession))
+	for id := range ss.bySession {
+		if id != uuid.Nil {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // closeAll ends every stream with code and refuses new ones.

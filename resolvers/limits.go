@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -23,13 +24,20 @@ const (
 )
 
 // registerShapeCodes makes shape refusals protocol errors: HTTP 422 and a
-// WebSocket "error" message, like a validation failure. gqlgen keeps this in a
-// table of its own; registering twice is harmless.
+// WebSocket "error" message, like a validation failure. gqlgen keeps this in
+// a process-wide map without a lock, so it is written exactly once, before
+// any server built here can read it.
 func registerShapeCodes() {
-	for _, c := range []string{CodeDepthLimit, CodeAliasLimit, CodeRootFieldLimit, CodeComplexityLimit, CodeTokenLimit} {
-		errcode.RegisterErrorType(c, errcode.KindProtocol)
-	}
+	registerOnce.Do(func() {
+		for _, c := range []string{CodeDepthLimit, CodeAliasLimit, CodeRootFieldLimit, CodeComplexityLimit, CodeTokenLimit} {
+			errcode.RegisterErrorType(c, errcode.KindProtocol)
+		}
+	})
 }
+
+// registerOnce guards gqlgen's global error-kind table (see
+// registerShapeCodes); it is the package's only global state.
+var registerOnce sync.Once
 
 // shapeLimits rejects operations that nest too deeply, use too many aliases
 // or ask for too many root fields. It runs after validation and before the

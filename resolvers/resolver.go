@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"time"
 
+	"switchboard/crm"
 	"switchboard/graph"
 	"switchboard/graph/model"
+	"switchboard/realtime"
 )
 
 // Resolver is the root of the resolver tree and holds its dependencies.
@@ -20,6 +22,8 @@ type Resolver struct {
 	Environment string
 	Clock       func() time.Time
 	Logger      *slog.Logger
+	Identity    crm.IdentityService
+	Bus         *realtime.Bus
 }
 
 var _ graph.ResolverRoot = (*Resolver)(nil)

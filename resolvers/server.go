@@ -39,6 +39,9 @@ type ServerOptions struct {
 	Introspection bool
 	Logger        *slog.Logger
 	Observer      Observer
+	// Auth authenticates operations; it is the real resolver even when
+	// tests serve another resolver tree.
+	Auth *Resolver
 }
 
 // errOperationTimeout is the cause of a context ended by the operation
@@ -53,7 +56,8 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root, Complexity: complexity()}))
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(opts.Limits.MaxTokens)
-	srv.SetErrorPresenter(presentWithTokenLimit(errorPresenter(opts.Logger)))
+	present := presentWithTokenLimit(errorPresenter(opts.Logger))
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverFunc)
 	srv.SetDisableSuggestion(!opts.Introspection)
 	if opts.Introspection {
@@ -68,6 +72,19 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 	})
 	srv.Use(extension.FixedComplexityLimit(opts.Limits.MaxComplexity))
 	srv.AroundOperations(observeOperations(opts.Observer))
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		ctx = withAuthMemo(ctx)
+		// A stream that presents a token belongs to that session from its
+		// first operation (so its end closes the stream, whatever the
+		// stream subscribes to), and a dead token is refused at once.
+		if opts.Auth != nil && streamFrom(ctx) != nil && tokenFrom(ctx) != "" {
+			if _, err := opts.Auth.principal(ctx); err != nil {
+				return graphql.OneShot(&graphql.Response{Errors: gqlerror.List{present(ctx, err)}})
+			}
+		}
+		return next(ctx)
+	})
+	srv.AroundOperations(holdSessionEvents)
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		if isQueryOrMutation(ctx) {
 			var cancel context.CancelFunc

@@ -22,11 +22,14 @@ import (
 
 	"github.com/coder/websocket"
 
+	"switchboard/app"
 	"switchboard/config"
+	"switchboard/crm"
 	"switchboard/db"
 	"switchboard/db/dbtest"
-	"switchboard/gateway"
 	"switchboard/graph"
+	"switchboard/resolvers"
+	"switchboard/secrets"
 )
 
 // Options adjust a test gateway.
@@ -35,37 +38,63 @@ type Options struct {
 	Env map[string]string
 	// Database to serve; a fresh clone of the template when empty.
 	Database dbtest.Database
-	// Resolvers replaces the real resolver tree.
-	Resolvers graph.ResolverRoot
-	Clock     func() time.Time
+	// Root replaces the resolver tree served over GraphQL.
+	Root  func(real *resolvers.Resolver) graph.ResolverRoot
+	Clock func() time.Time
+	// Mailer replaces the configured mailer (by default mail is written to
+	// a temporary directory; set SMTP_URL in Env to use a mailtest server).
+	Mailer crm.Mailer
 	// Logger defaults to one that writes through t.Log.
-	Logger *slog.Logger
+	Logger     *slog.Logger
+	HashParams *secrets.Argon2Params
+	// NotReady returns without waiting for /readyz (a database without
+	// migrations never gets ready).
+	NotReady bool
 }
 
 // Server is a running gateway.
 type Server struct {
 	URL      string
 	Config   config.Config
-	Gateway  *gateway.Gateway
+	App      *app.App
 	DB       *db.DB
 	Database dbtest.Database
 
-	cancel context.CancelFunc
-	done   chan error
+	stop   func() error
 	client *http.Client
 }
 
-// Start serves a gateway until the test ends (or Stop is called).
-func Start(t testing.TB, opts Options) *Server {
+// TestSecretKey is the secret key test gateways share, so that gateways on
+// one database (several "processes") can open each other's secrets.
+const TestSecretKey = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdCE="
+
+// Config is the configuration a test gateway runs with: development
+// defaults, port 0, fast job polling, a temporary data directory, then
+// env's overrides.
+func Config(t testing.TB, env map[string]string) config.Config {
 	t.Helper()
-	env := map[string]string{"PORT": "0", "SWITCHBOARD_LOG_LEVEL": "debug"}
-	for k, v := range opts.Env {
-		env[k] = v
+	all := map[string]string{
+		"PORT":                          "0",
+		"SWITCHBOARD_LOG_LEVEL":         "debug",
+		"SWITCHBOARD_DATA_DIR":          t.TempDir(),
+		"SWITCHBOARD_SECRET_KEY":        TestSecretKey,
+		"SWITCHBOARD_JOB_POLL_INTERVAL": "50ms",
 	}
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	for k, v := range env {
+		all[k] = v
+	}
+	cfg, err := config.Load(func(k string) string { return all[k] })
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
+	return cfg
+}
+
+// Start serves a gateway until the test ends (or Stop is called), and
+// returns once it is ready (migrated, listening for events).
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	cfg := Config(t, opts.Env)
 	if opts.Database.URL == "" {
 		opts.Database = dbtest.New(t)
 	}
@@ -73,41 +102,69 @@ func Start(t testing.TB, opts Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	database := opts.Database.Open(t, db.Options{MaxOpenConns: 10, Clock: opts.Clock, Logger: logger})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
 	cfg.PublicURL = "http://" + ln.Addr().String()
 	cfg.AllowedOrigins = []string{cfg.PublicURL}
-	gw, err := gateway.New(gateway.Options{Config: cfg, DB: database, Logger: logger, Resolvers: opts.Resolvers, Clock: opts.Clock})
+	cfg.DatabaseMaxOpen = 10
+	a, err := app.New(t.Context(), app.Options{Config: cfg, DatabaseURL: opts.Database.URL, Logger: logger,
+		Clock: opts.Clock, Mailer: opts.Mailer, Root: opts.Root, HashParams: opts.HashParams})
 	if err != nil {
-		t.Fatalf("gateway: %v", err)
+		ln.Close()
+		t.Fatalf("app: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
 	s := &Server{
-		URL: cfg.PublicURL, Config: cfg, Gateway: gw, DB: database, Database: opts.Database,
-		cancel: cancel, done: make(chan error, 1),
-		client: &http.Client{Timeout: 30 * time.Second},
+		URL: cfg.PublicURL, Config: cfg, App: a, DB: a.DB, Database: opts.Database,
+		client: &http.Client{Timeout: 60 * time.Second},
+		stop: func() error {
+			cancel()
+			return <-done
+		},
 	}
-	go func() { s.done <- gw.Serve(ctx, ln) }()
+	go func() { done <- a.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("gateway shutdown: %v", err)
 		}
 	})
+	if !opts.NotReady {
+		s.WaitReady(t)
+	}
 	return s
+}
+
+// WaitReady polls /readyz until it answers 200.
+func (s *Server) WaitReady(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := s.client.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway at %s not ready after 30s (last: %v)", s.URL, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Stop shuts the gateway down gracefully and returns what Serve returned.
 // Calling it again returns nil.
 func (s *Server) Stop() error {
-	s.cancel()
-	err, ok := <-s.done
-	if !ok {
+	if s.stop == nil {
 		return nil
 	}
-	close(s.done)
+	stop := s.stop
+	s.stop = nil
+	err := stop()
 	s.client.CloseIdleConnections()
 	return err
 }

@@ -3,20 +3,86 @@
 package model
 
 import (
+	"switchboard/crm"
 	"time"
 )
+
+type SessionEvent interface {
+	IsSessionEvent()
+}
+
+type AuthPayload struct {
+	// The session token: send as `Authorization: Bearer <token>`. Also set as an HttpOnly cookie.
+	Token                *string      `json:"token,omitempty"`
+	SecondFactorRequired bool         `json:"secondFactorRequired"`
+	Challenge            *string      `json:"challenge,omitempty"`
+	ChallengeExpiresAt   *time.Time   `json:"challengeExpiresAt,omitempty"`
+	User                 *crm.User    `json:"user,omitempty"`
+	Session              *crm.Session `json:"session,omitempty"`
+}
+
+type ChangePasswordInput struct {
+	CurrentPassword string `json:"currentPassword"`
+	NewPassword     string `json:"newPassword"`
+}
 
 type Heartbeat struct {
 	Time time.Time `json:"time"`
 }
 
+type LoginInput struct {
+	Email    *string `json:"email,omitempty"`
+	Password *string `json:"password,omitempty"`
+	// The 6-digit code from the authenticator app, or a recovery code.
+	TotpCode *string `json:"totpCode,omitempty"`
+	// From an answer with `secondFactorRequired`; lets the second step go without the password.
+	Challenge *string `json:"challenge,omitempty"`
+}
+
+type Mutation struct {
+}
+
+// A page of a list, newest first.
+type PageInfo struct {
+	// Pass as `after` to get the next page.
+	EndCursor   *string `json:"endCursor,omitempty"`
+	HasNextPage bool    `json:"hasNextPage"`
+}
+
 type Query struct {
+}
+
+type RecoveryCodes struct {
+	Codes []string `json:"codes"`
+}
+
+type ResetPasswordInput struct {
+	Token       string `json:"token"`
+	NewPassword string `json:"newPassword"`
 }
 
 type ServerInfo struct {
 	Version     string    `json:"version"`
 	Environment string    `json:"environment"`
 	Time        time.Time `json:"time"`
+}
+
+// This connection's session ended; the connection closes right after.
+type SessionEvicted struct {
+	Reason crm.SessionEndReason `json:"reason"`
+	At     time.Time            `json:"at"`
+	// Where the sign-in that ended it came from (NEW_LOGIN).
+	ByIP     *string `json:"byIp,omitempty"`
+	ByDevice *string `json:"byDevice,omitempty"`
+}
+
+func (SessionEvicted) IsSessionEvent() {}
+
+type SignUpInput struct {
+	Email       string `json:"email"`
+	Password    string `json:"password"`
+	Name        string `json:"name"`
+	AccountName string `json:"accountName"`
 }
 
 type Subscription struct {

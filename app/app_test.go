@@ -1,0 +1,42 @@
+package app_test
+
+import (
+	"testing"
+
+	"switchboard/app"
+	"switchboard/crm"
+	"switchboard/db/dbtest"
+	"switchboard/gateway/gatewaytest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// TestSeedDemo: a newcomer can sign in with what seed-demo prints, and
+// running it again gives a fresh password that works too.
+func TestSeedDemo(t *testing.T) {
+	t.Parallel()
+	database := dbtest.New(t)
+	a, err := app.New(t.Context(), app.Options{Config: gatewaytest.Config(t, nil), DatabaseURL: database.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.DB.Close()
+	first, err := a.SeedDemo(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := a.SeedDemo(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Password == second.Password || first.Email != second.Email {
+		t.Fatalf("%+v then %+v", first, second)
+	}
+	if _, err := a.Identity.Login(t.Context(), crm.LoginInput{Email: first.Email, Password: first.Password}, crm.Client{}); !crm.IsCode(err, crm.CodeUnauthenticated) {
+		t.Fatalf("old demo password: %v", err)
+	}
+	res, err := a.Identity.Login(t.Context(), crm.LoginInput{Email: second.Email, Password: second.Password}, crm.Client{})
+	if err != nil || res.Token == "" {
+		t.Fatalf("demo sign-in: %v", err)
+	}
+}

@@ -1,0 +1,193 @@
+package resolvers
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"switchboard/crm"
+)
+
+// CloseUnauthorized is the WebSocket close code for a connection whose
+// session ended or was never valid (the graphql-transport-ws convention).
+const CloseUnauthorized = 4401
+
+type credentialsKey struct{}
+
+// WithToken stores the session token a request presented (Authorization
+// header, cookie, or the WebSocket init payload).
+func WithToken(ctx context.Context, token string) context.Context {
+	return context.WithValue(ctx, credentialsKey{}, token)
+}
+
+func tokenFrom(ctx context.Context) string {
+	t, _ := ctx.Value(credentialsKey{}).(string)
+	return t
+}
+
+// BearerToken extracts the token from an Authorization value.
+func BearerToken(authorization string) string {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(authorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+// Stream is the long-lived connection (WebSocket or SSE) carrying an
+// operation, as the gateway tracks it, so that a session's end can close
+// every connection of that session.
+type Stream interface {
+	// BindSession records which session the stream acts for.
+	BindSession(sessionID uuid.UUID)
+	// Hold keeps the stream open when its session ends until release is
+	// called, so the final SessionEvicted frame goes out before the close.
+	Hold() (release func())
+}
+
+type streamKey struct{}
+
+// WithStream stores the stream carrying a request.
+func WithStream(ctx context.Context, s Stream) context.Context {
+	return context.WithValue(ctx, streamKey{}, s)
+}
+
+func streamFrom(ctx context.Context) Stream {
+	s, _ := ctx.Value(streamKey{}).(Stream)
+	return s
+}
+
+// SessionCookie sets and clears the session cookie of an HTTP response; it
+// is absent on WebSocket and SSE, where headers are already sent.
+type SessionCookie interface {
+	Set(token string, expires time.Time)
+	Clear()
+}
+
+type cookieKey struct{}
+
+// WithSessionCookie stores the cookie writer of an HTTP request.
+func WithSessionCookie(ctx context.Context, c SessionCookie) context.Context {
+	return context.WithValue(ctx, cookieKey{}, c)
+}
+
+func setCookie(ctx context.Context, token string, expires time.Time) {
+	if c, ok := ctx.Value(cookieKey{}).(SessionCookie); ok {
+		c.Set(token, expires)
+	}
+}
+
+func clearCookie(ctx context.Context) {
+	if c, ok := ctx.Value(cookieKey{}).(SessionCookie); ok {
+		c.Clear()
+	}
+}
+
+// authMemo authenticates once per operation: every field of one operation
+// sees the same answer, and every operation (each HTTP request, each
+// operation on a WebSocket) asks the database again (invariant 2).
+type authMemo struct {
+	once sync.Once
+	p    *crm.Principal
+	err  error
+}
+
+type authMemoKey struct{}
+
+func withAuthMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, authMemoKey{}, &authMemo{})
+}
+
+// principal returns the authenticated caller of this operation, or the
+// error a request without a valid session gets.
+func (r *Resolver) principal(ctx context.Context) (*crm.Principal, error) {
+	memo, _ := ctx.Value(authMemoKey{}).(*authMemo)
+	if memo == nil {
+		memo = &authMemo{}
+	}
+	memo.once.Do(func() {
+		token := tokenFrom(ctx)
+		if token == "" {
+			memo.err = crm.Errorf(crm.CodeUnauthenticated, "sign in first")
+			return
+		}
+		memo.p, memo.err = r.Identity.Authenticate(ctx, token)
+		if memo.err == nil {
+			if s := streamFrom(ctx); s != nil {
+				s.BindSession(memo.p.Session.ID)
+			}
+		}
+	})
+	return memo.p, memo.err
+}
+
+// client describes the caller for the domain.
+func client(ctx context.Context) crm.Client {
+	req := RequestFrom(ctx)
+	return crm.Client{IP: req.IP, UserAgent: req.UserAgent}
+}
+
+// WebsocketInit authenticates a WebSocket at connection_init: a token in
+// the payload (or the upgrade request's cookie) must be valid, or the
+// socket closes with 4401 and the error code as reason. A connection
+// without a token may run public operations only.
+func (r *Resolver) WebsocketInit(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+	if auth := payload.Authorization(); auth != "" {
+		ctx = WithToken(ctx, BearerToken(auth))
+	}
+	if tokenFrom(ctx) == "" {
+		return ctx, nil, nil
+	}
+	p, err := r.Identity.Authenticate(ctx, tokenFrom(ctx))
+	if err != nil {
+		code := crm.ErrorCode(err)
+		if code == crm.CodeInternal {
+			r.Logger.ErrorContext(ctx, "websocket authentication", "request_id", RequestID(ctx), "err", err)
+			ctx = transport.WithWebsocketCloseCode(ctx, 1011)
+		} else {
+			ctx = transport.WithWebsocketCloseCode(ctx, CloseUnauthorized)
+		}
+		return transport.AppendCloseReason(ctx, string(code)), nil, err
+	}
+	if s := streamFrom(ctx); s != nil {
+		s.BindSession(p.Session.ID)
+	}
+	return ctx, nil, nil
+}
+
+// holdSessionEvents keeps a stream open until a sessionEvents subscription
+// has written its last frame: the transport asks for the next response only
+// after writing the previous one, so the handler's end-of-stream nil means
+// the final event is on the wire.
+func holdSessionEvents(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	opCtx := graphql.GetOperationContext(ctx)
+	s := streamFrom(ctx)
+	if s == nil || opCtx.Operation.Operation != ast.Subscription || !selectsField(opCtx.Operation.SelectionSet, "sessionEvents") {
+		return next(ctx)
+	}
+	release := s.Hold()
+	context.AfterFunc(ctx, release)
+	handler := next(ctx)
+	return func(ctx context.Context) *graphql.Response {
+		resp := handler(ctx)
+		if resp == nil {
+			release()
+		}
+		return resp
+	}
+}
+
+func selectsField(set ast.SelectionSet, name string) bool {
+	for _, sel := range set {
+		if f, ok := sel.(*ast.Field); ok && f.Name == name {
+			return true
+		}
+	}
+	return false
+}

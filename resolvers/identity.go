@@ -1,0 +1,284 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/google/uuid"
+
+	"switchboard/crm"
+	"switchboard/graph"
+	"switchboard/graph/model"
+	"switchboard/realtime"
+)
+
+type mutationResolver struct{ *Resolver }
+
+type userResolver struct{ *Resolver }
+
+type sessionResolver struct{ *Resolver }
+
+type loginEventResolver struct{ *Resolver }
+
+type loginEventConnectionResolver struct{ *Resolver }
+
+// Mutation returns the mutation resolvers.
+func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
+
+// User returns the User field resolvers.
+func (r *Resolver) User() graph.UserResolver { return &userResolver{r} }
+
+// Session returns the Session field resolvers.
+func (r *Resolver) Session() graph.SessionResolver { return &sessionResolver{r} }
+
+// LoginEvent returns the LoginEvent field resolvers.
+func (r *Resolver) LoginEvent() graph.LoginEventResolver { return &loginEventResolver{r} }
+
+// LoginEventConnection returns the LoginEventConnection field resolvers.
+func (r *Resolver) LoginEventConnection() graph.LoginEventConnectionResolver {
+	return &loginEventConnectionResolver{r}
+}
+
+// authPayload turns a sign-in result into its GraphQL shape and, over HTTP,
+// sets the session cookie.
+func authPayload(ctx context.Context, res *crm.AuthResult) *model.AuthPayload {
+	out := &model.AuthPayload{SecondFactorRequired: res.SecondFactorRequired, User: res.User, Session: res.Session}
+	if res.Token != "" {
+		out.Token = &res.Token
+		setCookie(ctx, res.Token, res.Session.ExpiresAt)
+	}
+	if res.Challenge != "" {
+		out.Challenge = &res.Challenge
+		out.ChallengeExpiresAt = &res.ChallengeExpiresAt
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func (r *mutationResolver) SignUp(ctx context.Context, in model.SignUpInput) (*model.AuthPayload, error) {
+	res, err := r.Identity.SignUp(ctx, crm.SignUpInput{Email: in.Email, Password: in.Password, Name: in.Name, AccountName: in.AccountName}, client(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return authPayload(ctx, res), nil
+}
+
+func (r *mutationResolver) Login(ctx context.Context, in model.LoginInput) (*model.AuthPayload, error) {
+	res, err := r.Identity.Login(ctx, crm.LoginInput{
+		Email: deref(in.Email), Password: deref(in.Password), TOTPCode: deref(in.TotpCode), Challenge: deref(in.Challenge),
+	}, client(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return authPayload(ctx, res), nil
+}
+
+func (r *mutationResolver) Logout(ctx context.Context) (bool, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Identity.Logout(ctx, p, client(ctx)); err != nil {
+		return false, err
+	}
+	clearCookie(ctx)
+	return true, nil
+}
+
+func (r *mutationResolver) ChangePassword(ctx context.Context, in model.ChangePasswordInput) (*model.AuthPayload, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.Identity.ChangePassword(ctx, p, in.CurrentPassword, in.NewPassword, client(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return authPayload(ctx, res), nil
+}
+
+func (r *mutationResolver) RequestPasswordReset(ctx context.Context, email string) (bool, error) {
+	if err := r.Identity.RequestPasswordReset(ctx, email, client(ctx)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) ResetPassword(ctx context.Context, in model.ResetPasswordInput) (bool, error) {
+	if err := r.Identity.ResetPassword(ctx, in.Token, in.NewPassword, client(ctx)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) EnableTotp(ctx context.Context) (*crm.TOTPSetup, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Identity.EnableTOTP(ctx, p)
+}
+
+func (r *mutationResolver) ConfirmTotp(ctx context.Context, code string) (*model.RecoveryCodes, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	codes, err := r.Identity.ConfirmTOTP(ctx, p, code)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RecoveryCodes{Codes: codes}, nil
+}
+
+func (r *mutationResolver) DisableTotp(ctx context.Context, password, code string) (bool, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Identity.DisableTOTP(ctx, p, password, code, client(ctx)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *queryResolver) Me(ctx context.Context) (*crm.User, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &p.User, nil
+}
+
+// viewer returns the principal when obj is the caller's own user: other
+// users' sessions and login logs are not theirs to read.
+func (r *Resolver) viewer(ctx context.Context, obj *crm.User) (*crm.Principal, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if obj.ID != p.User.ID {
+		return nil, crm.Forbidden("only your own")
+	}
+	return p, nil
+}
+
+func (r *userResolver) Session(ctx context.Context, obj *crm.User) (*crm.Session, error) {
+	p, err := r.viewer(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return &p.Session, nil
+}
+
+func (r *userResolver) LoginEvents(ctx context.Context, obj *crm.User, first *int, after *string) (*crm.LoginEventPage, error) {
+	p, err := r.viewer(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Identity.LoginEvents(ctx, p, pageArgs(first, after))
+}
+
+func pageArgs(first *int, after *string) crm.PageArgs {
+	var p crm.PageArgs
+	if first != nil {
+		p.First = *first
+	}
+	p.After = deref(after)
+	return p
+}
+
+func ipString(ip interface {
+	IsValid() bool
+	String() string
+}) *string {
+	if !ip.IsValid() {
+		return nil
+	}
+	s := ip.String()
+	return &s
+}
+
+func (r *sessionResolver) IP(ctx context.Context, obj *crm.Session) (*string, error) {
+	return ipString(obj.IP), nil
+}
+
+func (r *loginEventResolver) IP(ctx context.Context, obj *crm.LoginEvent) (*string, error) {
+	return ipString(obj.IP), nil
+}
+
+func (r *loginEventConnectionResolver) Nodes(ctx context.Context, obj *crm.LoginEventPage) ([]crm.LoginEvent, error) {
+	return obj.Events, nil
+}
+
+func (r *loginEventConnectionResolver) PageInfo(ctx context.Context, obj *crm.LoginEventPage) (*model.PageInfo, error) {
+	return pageInfo(obj.EndCursor, obj.HasNextPage), nil
+}
+
+func pageInfo(endCursor string, hasNext bool) *model.PageInfo {
+	out := &model.PageInfo{HasNextPage: hasNext}
+	if endCursor != "" {
+		out.EndCursor = &endCursor
+	}
+	return out
+}
+
+// SessionEvents delivers the end of this connection's session. It
+// subscribes first and re-reads the session second, so an end committed
+// in between is not missed.
+func (r *subscriptionResolver) SessionEvents(ctx context.Context) (<-chan model.SessionEvent, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sub := r.Bus.Subscribe(realtime.SessionTopic(p.Session.ID.String()))
+	ended, err := r.Identity.CheckSessions(ctx, []uuid.UUID{p.Session.ID})
+	if err != nil {
+		sub.Close()
+		return nil, err
+	}
+	ch := make(chan model.SessionEvent, 1)
+	go func() {
+		defer close(ch)
+		defer sub.Close()
+		var end crm.SessionEnd
+		if len(ended) > 0 {
+			end = ended[0]
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-sub.C():
+				if !ok {
+					return
+				}
+				if err := json.Unmarshal(e.Data, &end); err != nil {
+					r.Logger.ErrorContext(ctx, "undecodable session event", "err", err)
+					return
+				}
+			}
+		}
+		select {
+		case ch <- sessionEvicted(end):
+		case <-ctx.Done():
+		}
+	}()
+	return ch, nil
+}
+
+func sessionEvicted(e crm.SessionEnd) *model.SessionEvicted {
+	out := &model.SessionEvicted{Reason: e.Reason, At: e.At}
+	if e.ByIP != "" {
+		out.ByIP = &e.ByIP
+	}
+	if e.ByDevice != "" {
+		out.ByDevice = &e.ByDevice
+	}
+	return out
+}
