@@ -183,7 +183,9 @@ func Variables() []Variable {
 		{Name: "SWITCHBOARD_SESSION_ABSOLUTE_TIMEOUT", Default: "12h", Doc: "a session expires this long after sign-in, however active",
 			set: func(c *Config, v string) error { return parseDuration(v, time.Minute, &c.SessionAbsoluteTimeout) }},
 		{Name: "SWITCHBOARD_SESSION_RECHECK_INTERVAL", Default: "30s", Doc: "how often each process re-reads the sessions of its open subscriptions: counts them as activity and ends expired ones",
-			set: func(c *Config, v string) error { return parseDuration(v, 10*time.Millisecond, &c.SessionRecheckInterval) }},
+			set: func(c *Config, v string) error {
+				return parseDuration(v, 10*time.Millisecond, &c.SessionRecheckInterval)
+			}},
 		{Name: "SWITCHBOARD_HASH_WORKERS", Default: "(half the CPUs, at least 1)", Doc: "password hashes computed at once; the rest queue (up to 64), so a login storm cannot starve other work",
 			set: func(c *Config, v string) error { return parseInt(v, 1, 256, &c.HashWorkers) }},
 		{Name: "SWITCHBOARD_JOB_POLL_INTERVAL", Default: "1s", Doc: "how often idle job workers look for new jobs (outgoing mail)",

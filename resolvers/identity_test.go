@@ -346,7 +346,9 @@ func TestPasswordChangeAndReset(t *testing.T) {
 		t.Fatal("token not rotated")
 	}
 	onlyCode(t, me(t, srv, old), "UNAUTHENTICATED")
-	var got struct{ Me struct{ Session struct{ ID string } } }
+	var got struct {
+		Me struct{ Session struct{ ID string } }
+	}
 	me(t, srv, changed.ChangePassword.Token).Decode(t, &got)
 	if got.Me.Session.ID != changed.ChangePassword.Session.ID {
 		t.Fatal("the session did not carry on under the new token")
