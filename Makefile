@@ -38,8 +38,11 @@ generate-check: generate
 	@untracked=$$(git ls-files --others --exclude-standard -- graph); \
 	if [ -n "$$untracked" ]; then echo "untracked generated files: $$untracked"; exit 1; fi
 
-# Benchmarks report medians over several runs; compare with benchstat.
+# Benchmarks: run each several times and take medians (benchstat does).
+# The README lists the settings each benchmark wants, for example
+#   make bench BENCH=EvictionLatency BENCHTIME=1000x BENCHCOUNT=5
 BENCH ?= .
+BENCHTIME ?= 1s
 BENCHCOUNT ?= 6
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count=$(BENCHCOUNT) -timeout 30m ./...
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -count=$(BENCHCOUNT) -timeout 60m ./...

@@ -394,6 +394,8 @@ type WSMessage struct {
 	Type    string          `json:"type"`
 	ID      string          `json:"id,omitempty"`
 	Payload json.RawMessage `json:"payload,omitempty"`
+	// Received is when the client read the frame (for latency benchmarks).
+	Received time.Time `json:"-"`
 }
 
 // Response decodes a next/data payload.
@@ -454,7 +456,7 @@ func (w *WS) read() {
 			w.closeErr = err
 			return
 		}
-		var m WSMessage
+		m := WSMessage{Received: time.Now()}
 		if err := json.Unmarshal(data, &m); err != nil {
 			continue
 		}
