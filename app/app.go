@@ -48,6 +48,7 @@ type App struct {
 	Bus      *realtime.Bus
 	Queue    *jobs.Queue
 	Identity *db.IdentityService
+	Accounts *db.AccountService
 	Gateway  *gateway.Gateway
 
 	log *slog.Logger
@@ -96,15 +97,23 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 	if opts.HashParams != nil {
 		params = *opts.HashParams
 	}
+	policy := crm.NewPasswordPolicy()
 	identity := db.NewIdentityService(database, db.IdentityConfig{
 		PublicURL:       cfg.PublicURL,
 		IdleTimeout:     cfg.SessionIdleTimeout,
 		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
 		Hasher:          secrets.NewHasher(params, cfg.HashWorkers, 64),
 		Box:             box,
-		Policy:          crm.NewPasswordPolicy(),
+		Policy:          policy,
 		Outbox:          queue,
 		Logger:          logger,
+	})
+	accounts := db.NewAccountService(database, db.AccountConfig{
+		PublicURL: cfg.PublicURL,
+		Policy:    policy,
+		Outbox:    queue,
+		Identity:  identity,
+		Logger:    logger,
 	})
 	bus := realtime.NewBus(opts.DatabaseURL, logger)
 	clock := opts.Clock
@@ -117,6 +126,7 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 		Clock:       clock,
 		Logger:      logger,
 		Identity:    identity,
+		Accounts:    accounts,
 		Bus:         bus,
 	}
 	var root graph.ResolverRoot
@@ -127,7 +137,7 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{DB: database, Bus: bus, Queue: queue, Identity: identity, Gateway: gw, log: logger, cfg: cfg}, nil
+	return &App{DB: database, Bus: bus, Queue: queue, Identity: identity, Accounts: accounts, Gateway: gw, log: logger, cfg: cfg}, nil
 }
 
 // secretKey is the configured key, or in development one generated under

@@ -136,6 +136,15 @@ func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	return tx.q.ExecContext(ctx, query, args...)
 }
 
+// setScope changes the transaction's scope, for the few operations that
+// learn their account from a verified secret (an invitation link) halfway
+// through.
+func (tx *Tx) setScope(ctx context.Context, scope Scope) error {
+	_, err := tx.Exec(ctx, `SELECT set_config('app.user_id', $1, true), set_config('app.account_id', $2, true)`,
+		uuidOrEmpty(scope.UserID), uuidOrEmpty(scope.AccountID))
+	return err
+}
+
 // SQL is the underlying *sql.Tx, for libraries that insert in the same
 // transaction (the job queue).
 func (tx *Tx) SQL() *sql.Tx { return tx.sql }

@@ -120,7 +120,7 @@ type sessionRow struct {
 	IP              *string    `db:"ip"`
 	UserAgent       string     `db:"user_agent"`
 	Device          string     `db:"device"`
-	AccountID       *uuid.UUID `db:"account_id"`
+	AccountID       *uuid.UUID `db:"current_account_id"`
 	RevokedAt       *time.Time `db:"revoked_at"`
 	RevokedReason   *string    `db:"revoked_reason"`
 	RevokedByIP     *string    `db:"revoked_by_ip"`
@@ -128,7 +128,7 @@ type sessionRow struct {
 }
 
 const sessionColumns = `s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, host(s.ip) AS ip, s.user_agent, s.device,
-	s.account_id, s.revoked_at, s.revoked_reason, host(s.revoked_by_ip) AS revoked_by_ip, s.revoked_by_device`
+	s.current_account_id, s.revoked_at, s.revoked_reason, host(s.revoked_by_ip) AS revoked_by_ip, s.revoked_by_device`
 
 func (s *IdentityService) session(r *sessionRow) *crm.Session {
 	out := &crm.Session{
@@ -215,7 +215,7 @@ func (s *IdentityService) newSession(ctx context.Context, tx *Tx, userID, accoun
 	}
 	var row sessionRow
 	err := tx.Get(ctx, &row, `
-		INSERT INTO sessions AS s (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, device, account_id)
+		INSERT INTO sessions AS s (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, device, current_account_id)
 		VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)
 		RETURNING `+sessionColumns,
 		uuid.Must(uuid.NewV7()), userID, secrets.HashToken(token), tx.Now, tx.Now.Add(s.cfg.AbsoluteTimeout),
@@ -229,7 +229,7 @@ func (s *IdentityService) newSession(ctx context.Context, tx *Tx, userID, accoun
 // logLogin appends to the login log.
 func logLogin(ctx context.Context, tx *Tx, userID uuid.UUID, email string, c crm.Client, outcome crm.LoginOutcome, sessionID, accountID uuid.UUID) error {
 	_, err := tx.Exec(ctx, `
-		INSERT INTO login_events (id, at, user_id, email, ip, user_agent, device, outcome, session_id, account_id)
+		INSERT INTO login_events (id, at, user_id, email, ip, user_agent, device, outcome, session_id, concerns_account_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		uuid.Must(uuid.NewV7()), tx.Now, nullUUID(userID), email, nullIP(c.IP), crm.TruncateUserAgent(c.UserAgent),
 		c.Device(), string(outcome), nullUUID(sessionID), nullUUID(accountID))
@@ -278,11 +278,7 @@ func (s *IdentityService) SignUp(ctx context.Context, in crm.SignUpInput, c crm.
 	userID, accountID := uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
 	var result *crm.AuthResult
 	err = s.db.inTx(ctx, Scope{UserID: userID, AccountID: accountID}, func(ctx context.Context, tx *Tx) error {
-		var u userRow
-		err := tx.Get(ctx, &u, `
-			INSERT INTO users (id, email, name, password_hash, password_changed_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $5) RETURNING `+userColumns,
-			userID, email, name, hash, tx.Now)
+		u, err := insertUser(ctx, tx, userID, email, name, hash)
 		if err != nil {
 			return err
 		}
@@ -290,9 +286,13 @@ func (s *IdentityService) SignUp(ctx context.Context, in crm.SignUpInput, c crm.
 			accountID, accountName, userID, tx.Now); err != nil {
 			return fmt.Errorf("insert account: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO memberships (account_id, user_id, role, created_at) VALUES ($1, $2, 'OWNER', $3)`,
+		if _, err := tx.Exec(ctx, `INSERT INTO memberships (account_id, user_id, role, created_at, status_changed_at) VALUES ($1, $2, 'OWNER', $3, $3)`,
 			accountID, userID, tx.Now); err != nil {
 			return fmt.Errorf("insert membership: %w", err)
+		}
+		if err := logActivityAs(ctx, tx, accountID, userID, crm.RoleOwner.Role().Name, "account.created", crm.Settings, accountID,
+			map[string]crm.Change{"name": {To: accountName}}); err != nil {
+			return err
 		}
 		token, sess, err := s.newSession(ctx, tx, userID, accountID, c)
 		if err != nil {
@@ -314,6 +314,17 @@ func (s *IdentityService) SignUp(ctx context.Context, in crm.SignUpInput, c crm.
 		return nil, fmt.Errorf("sign up: %w", err)
 	}
 	return result, nil
+}
+
+// insertUser creates a login. A taken email fails with the unique
+// violation users_email_key, which callers turn into CONFLICT.
+func insertUser(ctx context.Context, tx *Tx, id uuid.UUID, email, name, hash string) (*userRow, error) {
+	var u userRow
+	err := tx.Get(ctx, &u, `
+		INSERT INTO users (id, email, name, password_hash, password_changed_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $5) RETURNING `+userColumns,
+		id, email, name, hash, tx.Now)
+	return &u, err
 }
 
 // hash runs the password hasher, answering RATE_LIMITED when its pool is
@@ -550,6 +561,23 @@ func (s *IdentityService) completeLogin(ctx context.Context, userID uuid.UUID, e
 				}
 			}
 		}
+		// A login whose every account has deactivated it has nowhere to
+		// work: refuse it (without touching sessions). One with no account
+		// at all may still sign in, to create one or accept an invitation.
+		var access struct {
+			Held   int `db:"held"`
+			Usable int `db:"usable"`
+		}
+		if err := tx.Get(ctx, &access, `
+			SELECT count(*) FILTER (WHERE status <> 'REMOVED') AS held,
+				count(*) FILTER (WHERE status = 'ACTIVE' OR (status = 'DEACTIVATED' AND deactivated_until <= $2)) AS usable
+			FROM memberships WHERE user_id = $1`, userID, tx.Now); err != nil {
+			return fmt.Errorf("read memberships: %w", err)
+		}
+		if access.Held > 0 && access.Usable == 0 {
+			codeErr = crm.Errorf(crm.CodeAccountDeactivated, "your access to every account you belong to is deactivated; ask an admin to reactivate it")
+			return errRollback
+		}
 		if rehash != "" {
 			if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, rehash); err != nil {
 				return fmt.Errorf("rehash: %w", err)
@@ -598,6 +626,10 @@ func (s *IdentityService) completeLogin(ctx context.Context, userID uuid.UUID, e
 		result = &crm.AuthResult{Token: token, User: user.user(), Session: sess}
 		return nil
 	})
+	if errors.Is(err, errRollback) && crm.IsCode(codeErr, crm.CodeAccountDeactivated) {
+		// The password (and code) were right: not a brute-force failure.
+		return nil, s.logOnly(ctx, &userRow{ID: userID}, email, c, crm.LoginDeactivated, codeErr)
+	}
 	if errors.Is(err, errRollback) && codeErr != nil {
 		if second != nil && second.challengeID != uuid.Nil {
 			s.spendAttempt(ctx, second.challengeID)
@@ -632,11 +664,18 @@ func uuidStrings(ids []uuid.UUID) []string {
 	return out
 }
 
-// defaultAccount is the account a new session starts in: the one the user
-// joined first.
+// defaultAccount is the account a new session starts in: the one the
+// user's latest session was in, if they are still active there, else the
+// one they joined first.
 func defaultAccount(ctx context.Context, tx *Tx, userID uuid.UUID) (uuid.UUID, error) {
 	var id uuid.UUID
-	err := tx.Get(ctx, &id, `SELECT account_id FROM memberships WHERE user_id = $1 ORDER BY created_at, account_id LIMIT 1`, userID)
+	err := tx.Get(ctx, &id, `
+		SELECT m.account_id FROM memberships m
+		LEFT JOIN LATERAL (
+			SELECT max(s.created_at) AS used FROM sessions s WHERE s.user_id = m.user_id AND s.current_account_id = m.account_id
+		) recent ON true
+		WHERE m.user_id = $1 AND m.status = 'ACTIVE'
+		ORDER BY recent.used DESC NULLS LAST, m.created_at, m.account_id LIMIT 1`, userID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return uuid.Nil, nil
 	}
@@ -875,7 +914,7 @@ func (s *IdentityService) LoginEvents(ctx context.Context, p *crm.Principal, pag
 	err = s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
 		var rows []loginEventRow
 		err := tx.Select(ctx, &rows, `
-			SELECT id, at, user_id, email, host(ip) AS ip, user_agent, device, outcome, session_id, account_id
+			SELECT id, at, user_id, email, host(ip) AS ip, user_agent, device, outcome, session_id, concerns_account_id
 			FROM login_events
 			WHERE user_id = $1 AND ($2::timestamptz IS NULL OR (at, id) < ($2, $3))
 			ORDER BY at DESC, id DESC LIMIT $4`,
@@ -902,7 +941,7 @@ type loginEventRow struct {
 	Device    string     `db:"device"`
 	Outcome   string     `db:"outcome"`
 	SessionID *uuid.UUID `db:"session_id"`
-	AccountID *uuid.UUID `db:"account_id"`
+	AccountID *uuid.UUID `db:"concerns_account_id"`
 }
 
 func loginEventPage(rows []loginEventRow, first int) *crm.LoginEventPage {

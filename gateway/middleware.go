@@ -32,6 +32,9 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w}
 		ctx := resolvers.WithRequest(r.Context(), req)
 		ctx = resolvers.WithToken(ctx, requestToken(r))
+		if account := r.Header.Get("X-Account-ID"); account != "" {
+			ctx = resolvers.WithAccountScope(ctx, account)
+		}
 		if !isStream(r) {
 			ctx = resolvers.WithSessionCookie(ctx, &sessionCookie{w: rec, secure: g.secureCookies()})
 		}

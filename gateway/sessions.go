@@ -40,6 +40,10 @@ func newSessionWatch(every time.Duration, identity crm.IdentityService, bus *rea
 }
 
 func (w *sessionWatch) onEvent(e realtime.Envelope) {
+	if e.Type == realtime.TypeMembershipChanged {
+		w.onMembership(e)
+		return
+	}
 	if e.Type != realtime.TypeSessionEnded {
 		return
 	}
@@ -50,6 +54,33 @@ func (w *sessionWatch) onEvent(e realtime.Envelope) {
 	}
 	for _, s := range w.streams.sessionStreams(end.SessionID) {
 		go s.closeAfterHolds(resolvers.CloseUnauthorized, string(end.Reason.Code()), holdWait)
+	}
+}
+
+// CloseForbidden is the WebSocket close code for a connection whose access
+// to its account ended (the graphql-transport-ws convention).
+const CloseForbidden = 4403
+
+// onMembership closes a member's streams in an account whose access to it
+// ended (deactivated or removed): after any accountEvents subscription has
+// written its AccessEnded frame. Their streams in other accounts go on.
+func (w *sessionWatch) onMembership(e realtime.Envelope) {
+	var c crm.MembershipChange
+	if err := json.Unmarshal(e.Data, &c); err != nil {
+		w.log.Error("undecodable membership event", "err", err)
+		return
+	}
+	reason := ""
+	switch c.Status {
+	case crm.MemberDeactivated:
+		reason = string(crm.CodeAccountDeactivated)
+	case crm.MemberRemoved:
+		reason = string(crm.CodeNotFound)
+	default:
+		return
+	}
+	for _, s := range w.streams.memberStreams(c.UserID, c.AccountID) {
+		go s.closeAfterHolds(CloseForbidden, reason, holdWait)
 	}
 }
 

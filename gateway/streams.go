@@ -23,6 +23,7 @@ type streams struct {
 	mu        sync.Mutex
 	live      map[*stream]struct{}
 	bySession map[uuid.UUID]map[*stream]struct{}
+	byMember  map[member]map[*stream]struct{}
 	closed    bool
 	// handlers counts stream handlers still running, so shutdown can wait
 	// for hijacked connections that http.Server no longer tracks.
@@ -38,13 +39,34 @@ type stream struct {
 	code    websocket.StatusCode // close code to send instead of 1000; 0 for none
 	reason  string
 	session uuid.UUID
+	member  member
 	holds   int
 	// released is closed (and replaced) whenever holds drops to zero.
 	released chan struct{}
 }
 
+// member is a user in an account: the scope a stream acts in.
+type member struct{ user, account uuid.UUID }
+
 func newStreams() *streams {
-	return &streams{live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{}}
+	return &streams{live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{}, byMember: map[member]map[*stream]struct{}{}}
+}
+
+// index adds or removes s under key in set.
+func index[K comparable](set map[K]map[*stream]struct{}, key K, s *stream, add bool) {
+	if add {
+		if set[key] == nil {
+			set[key] = map[*stream]struct{}{}
+		}
+		set[key][s] = struct{}{}
+		return
+	}
+	if m := set[key]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(set, key)
+		}
+	}
 }
 
 type streamKey struct{}
@@ -95,43 +117,33 @@ func (ss *streams) remove(s *stream) {
 	ss.mu.Lock()
 	delete(ss.live, s)
 	s.mu.Lock()
-	id := s.session
+	session, m := s.session, s.member
 	s.mu.Unlock()
-	if set := ss.bySession[id]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(ss.bySession, id)
-		}
-	}
+	index(ss.bySession, session, s, false)
+	index(ss.byMember, m, s, false)
 	ss.mu.Unlock()
 	ss.handlers.Done()
 }
 
-// BindSession implements resolvers.Stream: the stream now belongs to a
-// session and ends with it.
-func (s *stream) BindSession(id uuid.UUID) {
+// Bind implements resolvers.Stream: the stream now belongs to a session
+// and acts in an account, and ends with either.
+func (s *stream) Bind(sessionID, userID, accountID uuid.UUID) {
 	ss := s.registry
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	s.mu.Lock()
-	old := s.session
-	s.session = id
+	oldSession, oldMember := s.session, s.member
+	s.session, s.member = sessionID, member{user: userID, account: accountID}
 	s.mu.Unlock()
-	if old == id {
-		return
-	}
-	if set := ss.bySession[old]; set != nil {
-		delete(set, s)
-	}
+	index(ss.bySession, oldSession, s, false)
+	index(ss.byMember, oldMember, s, false)
 	if _, live := ss.live[s]; !live {
 		return
 	}
-	set := ss.bySession[id]
-	if set == nil {
-		set = map[*stream]struct{}{}
-		ss.bySession[id] = set
+	index(ss.bySession, sessionID, s, true)
+	if accountID != uuid.Nil {
+		index(ss.byMember, s.member, s, true)
 	}
-	set[s] = struct{}{}
 }
 
 // Hold implements resolvers.Stream.
@@ -176,6 +188,18 @@ func (ss *streams) sessionStreams(id uuid.UUID) []*stream {
 	defer ss.mu.Unlock()
 	out := make([]*stream, 0, len(ss.bySession[id]))
 	for s := range ss.bySession[id] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// memberStreams returns the live streams of a user acting in an account.
+func (ss *streams) memberStreams(userID, accountID uuid.UUID) []*stream {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	key := member{user: userID, account: accountID}
+	out := make([]*stream, 0, len(ss.byMember[key]))
+	for s := range ss.byMember[key] {
 		out = append(out, s)
 	}
 	return out

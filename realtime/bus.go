@@ -84,8 +84,9 @@ type Subscription struct {
 	bus   *Bus
 	topic string
 	ch    chan Envelope
-	once  sync.Once
-	err   error
+	// closed and err are guarded by bus.mu.
+	closed bool
+	err    error
 }
 
 // C delivers events; it is closed when the subscription ends.
@@ -107,16 +108,17 @@ func (s *Subscription) Close() {
 }
 
 func (s *Subscription) closeLocked(err error) {
-	s.once.Do(func() {
-		s.err = err
-		if set := s.bus.subs[s.topic]; set != nil {
-			delete(set, s)
-			if len(set) == 0 {
-				delete(s.bus.subs, s.topic)
-			}
+	if s.closed {
+		return
+	}
+	s.closed, s.err = true, err
+	if set := s.bus.subs[s.topic]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(s.bus.subs, s.topic)
 		}
-		close(s.ch)
-	})
+	}
+	close(s.ch)
 }
 
 // Subscribe starts receiving events of topic. Subscribe before reading the
@@ -151,6 +153,10 @@ func (b *Bus) Deliver(e Envelope) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range targets {
+		if s.closed {
+			// Closed while the handlers ran.
+			continue
+		}
 		select {
 		case s.ch <- e:
 		default:
@@ -229,3 +235,11 @@ const TypeSessionEnded = "session.ended"
 
 // SessionTopic is the topic of one session's events.
 func SessionTopic(sessionID string) string { return "session:" + sessionID }
+
+// Membership events: a member's streams in one account listen on its topic.
+const TypeMembershipChanged = "membership.changed"
+
+// MembershipTopic is the topic of one user's membership in one account.
+func MembershipTopic(accountID, userID string) string {
+	return "membership:" + accountID + ":" + userID
+}

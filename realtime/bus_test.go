@@ -128,3 +128,17 @@ func TestReconnectsAndAnnouncesIt(t *testing.T) {
 		t.Fatal("no event after reconnecting")
 	}
 }
+
+// TestClosedDuringDelivery closes a subscription from a handler, between
+// the moment Deliver picks its targets and the moment it sends: the
+// closed subscription must be skipped, not sent to.
+func TestClosedDuringDelivery(t *testing.T) {
+	t.Parallel()
+	bus := realtime.NewBus("postgres://unused", nil)
+	sub := bus.Subscribe("x")
+	bus.OnEvent(func(realtime.Envelope) { sub.Close() })
+	bus.Deliver(realtime.Envelope{Topic: "x", Type: "test"})
+	if _, ok := <-sub.C(); ok {
+		t.Fatal("an event reached a closed subscription")
+	}
+}

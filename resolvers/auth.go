@@ -44,8 +44,8 @@ func BearerToken(authorization string) string {
 // operation, as the gateway tracks it, so that a session's end can close
 // every connection of that session.
 type Stream interface {
-	// BindSession records which session the stream acts for.
-	BindSession(sessionID uuid.UUID)
+	// Bind records which session, user and account the stream acts for.
+	Bind(sessionID, userID, accountID uuid.UUID)
 	// Hold keeps the stream open when its session ends until release is
 	// called, so the final SessionEvicted frame goes out before the close.
 	Hold() (release func())
@@ -119,9 +119,7 @@ func (r *Resolver) principal(ctx context.Context) (*crm.Principal, error) {
 		}
 		memo.p, memo.err = r.Identity.Authenticate(ctx, token)
 		if memo.err == nil {
-			if s := streamFrom(ctx); s != nil {
-				s.BindSession(memo.p.Session.ID)
-			}
+			r.bindStream(ctx, memo.p)
 		}
 	})
 	return memo.p, memo.err
@@ -141,6 +139,9 @@ func (r *Resolver) WebsocketInit(ctx context.Context, payload transport.InitPayl
 	if auth := payload.Authorization(); auth != "" {
 		ctx = WithToken(ctx, BearerToken(auth))
 	}
+	if account := payload.GetString("accountId"); account != "" {
+		ctx = WithAccountScope(ctx, account)
+	}
 	if tokenFrom(ctx) == "" {
 		return ctx, nil, nil
 	}
@@ -155,20 +156,34 @@ func (r *Resolver) WebsocketInit(ctx context.Context, payload transport.InitPayl
 		}
 		return transport.AppendCloseReason(ctx, string(code)), nil, err
 	}
-	if s := streamFrom(ctx); s != nil {
-		s.BindSession(p.Session.ID)
-	}
+	r.bindStream(ctx, p)
 	return ctx, nil, nil
 }
 
-// holdSessionEvents keeps a stream open until a sessionEvents subscription
-// has written its last frame: the transport asks for the next response only
-// after writing the previous one, so the handler's end-of-stream nil means
-// the final event is on the wire.
-func holdSessionEvents(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+// bindStream ties the request's stream, if any, to the principal's session
+// and to the account the stream acts in (fixed when it first
+// authenticates: the requested account, else the session's current one).
+func (r *Resolver) bindStream(ctx context.Context, p *crm.Principal) {
+	s := streamFrom(ctx)
+	if s == nil {
+		return
+	}
+	account, err := requestedAccount(ctx)
+	if err != nil || account == uuid.Nil {
+		account = p.Session.AccountID
+	}
+	s.Bind(p.Session.ID, p.User.ID, account)
+}
+
+// holdFinalEvents keeps a stream open until a sessionEvents or
+// accountEvents subscription has written its last frame: the transport asks
+// for the next response only after writing the previous one, so the
+// handler's end-of-stream nil means the final event is on the wire.
+func holdFinalEvents(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 	opCtx := graphql.GetOperationContext(ctx)
 	s := streamFrom(ctx)
-	if s == nil || opCtx.Operation.Operation != ast.Subscription || !selectsField(opCtx.Operation.SelectionSet, "sessionEvents") {
+	if s == nil || opCtx.Operation.Operation != ast.Subscription ||
+		!(selectsField(opCtx.Operation.SelectionSet, "sessionEvents") || selectsField(opCtx.Operation.SelectionSet, "accountEvents")) {
 		return next(ctx)
 	}
 	release := s.Hold()

@@ -33,12 +33,9 @@ func subscribeSessionEvents(t testing.TB, srv *gatewaytest.Server, protocol, tok
 	t.Helper()
 	ws := srv.DialWS(t, protocol, nil, map[string]any{"Authorization": "Bearer " + token})
 	ws.Ack()
+	live := liveSubscriptions(t, srv)
 	ws.Subscribe("session", gatewaytest.Request{Query: sessionEventsQuery})
-	// A query on the same socket proves the subscription was registered
-	// (operations on one socket start in order).
-	ws.Subscribe("probe", gatewaytest.Request{Query: `{ me { id } }`})
-	ws.NextData("probe")
-	ws.Expect("complete")
+	awaitSubscriptions(t, srv, live+1)
 	return ws
 }
 
@@ -135,7 +132,7 @@ func TestEvictionEndsSSEStreams(t *testing.T) {
 	events := srv.Stream(t, ctx, gatewaytest.Request{Query: sessionEventsQuery, Header: bearer(old)})
 	beats := srv.Stream(t, ctx, gatewaytest.Request{Query: `subscription { heartbeat(seconds: 60) { time } }`, Header: bearer(old)})
 	beats.Next(t, 5*time.Second)
-	waitForStreams(t, srv, 2)
+	awaitSubscriptions(t, srv, 2)
 
 	login(t, srv, email, nil)
 	var got evicted
@@ -148,19 +145,35 @@ func TestEvictionEndsSSEStreams(t *testing.T) {
 	}
 }
 
-// waitForStreams waits until the gateway counts n live subscriptions, so an
-// SSE subscription is known to be registered before the test acts.
-func waitForStreams(t testing.TB, srv *gatewaytest.Server, n int) {
+// liveSubscriptions reads the gateway's count of live subscriptions.
+func liveSubscriptions(t testing.TB, srv *gatewaytest.Server) int {
 	t.Helper()
-	want := "switchboard_subscriptions_active " + strconv.Itoa(n)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if strings.Contains(metricsText(t, srv), want) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	const metric = "\nswitchboard_subscriptions_active "
+	body := metricsText(t, srv)
+	i := strings.Index(body, metric)
+	if i < 0 {
+		t.Fatal("no subscription gauge")
 	}
-	t.Fatalf("never saw %q", want)
+	value, _, _ := strings.Cut(body[i+len(metric):], "\n")
+	n, err := strconv.Atoi(strings.TrimSpace(value))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// awaitSubscriptions waits until at least n subscriptions are live. A
+// subscription counts once it holds its stream for its final event, so
+// after this the test may end the session.
+func awaitSubscriptions(t testing.TB, srv *gatewaytest.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for liveSubscriptions(t, srv) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("fewer than %d live subscriptions after 10s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestLogoutEndsTheOtherTabs(t *testing.T) {

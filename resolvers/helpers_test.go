@@ -27,7 +27,12 @@ var emailSeq atomic.Int64
 
 // newEmail returns an address no other test uses.
 func newEmail(t testing.TB) string {
-	name := strings.ToLower(strings.NewReplacer("/", "-", " ", "-", "_", "-").Replace(t.Name()))
+	name := strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
 	if len(name) > 40 {
 		name = name[len(name)-40:]
 	}

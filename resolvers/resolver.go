@@ -23,6 +23,7 @@ type Resolver struct {
 	Clock       func() time.Time
 	Logger      *slog.Logger
 	Identity    crm.IdentityService
+	Accounts    crm.AccountService
 	Bus         *realtime.Bus
 }
 

@@ -84,7 +84,12 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 		}
 		return next(ctx)
 	})
-	srv.AroundOperations(holdSessionEvents)
+	// Order matters: a subscription that delivers a final event holds its
+	// stream before it counts as live, so whatever waits for the count
+	// (tests, dashboards) sees a subscription that will get its last frame
+	// out.
+	srv.AroundOperations(holdFinalEvents)
+	srv.AroundOperations(countSubscriptions(opts.Observer))
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		if isQueryOrMutation(ctx) {
 			var cancel context.CancelFunc
@@ -117,12 +122,9 @@ func observeOperations(o Observer) graphql.OperationMiddleware {
 		start := opCtx.Stats.OperationStart
 		kind, name := opCtx.Operation.Operation, opCtx.Operation.Name
 		if kind == ast.Subscription {
-			o.SubscriptionStarted()
-			// The transport cancels a subscription's context when it ends,
-			// however it ends (complete, client gone, shutdown).
-			context.AfterFunc(ctx, o.SubscriptionEnded)
+			handler := next(ctx)
 			o.OperationDone(name, kind, time.Since(start))
-			return next(ctx)
+			return handler
 		}
 		handler := next(ctx)
 		return func(ctx context.Context) *graphql.Response {
@@ -130,6 +132,19 @@ func observeOperations(o Observer) graphql.OperationMiddleware {
 			o.OperationDone(name, kind, time.Since(start))
 			return resp
 		}
+	}
+}
+
+// countSubscriptions keeps the count of live subscriptions: the transport
+// cancels a subscription's context when it ends, however it ends
+// (complete, client gone, shutdown).
+func countSubscriptions(o Observer) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		if graphql.GetOperationContext(ctx).Operation.Operation == ast.Subscription {
+			o.SubscriptionStarted()
+			context.AfterFunc(ctx, o.SubscriptionEnded)
+		}
+		return next(ctx)
 	}
 }
 

@@ -5,10 +5,48 @@ package model
 import (
 	"switchboard/crm"
 	"time"
+
+	"github.com/google/uuid"
 )
+
+type AccountEvent interface {
+	IsAccountEvent()
+}
 
 type SessionEvent interface {
 	IsSessionEvent()
+}
+
+type AcceptInvitationInput struct {
+	Token string `json:"token"`
+	// For a new login.
+	Name *string `json:"name,omitempty"`
+	// For a new login.
+	Password *string `json:"password,omitempty"`
+}
+
+type AcceptInvitationPayload struct {
+	Account *crm.Account `json:"account"`
+	// Set when the invitation created your login: you are signed in.
+	Auth *AuthPayload `json:"auth,omitempty"`
+}
+
+// Your access to this account ended; the connection closes right after.
+type AccessEnded struct {
+	AccountID uuid.UUID            `json:"accountId"`
+	Status    crm.MembershipStatus `json:"status"`
+	// When an automatic deactivation ends by itself.
+	Until *time.Time `json:"until,omitempty"`
+	At    time.Time  `json:"at"`
+}
+
+func (AccessEnded) IsAccountEvent() {}
+
+type ActivityFilter struct {
+	ActorID *uuid.UUID `json:"actorId,omitempty"`
+	Action  *string    `json:"action,omitempty"`
+	Since   *time.Time `json:"since,omitempty"`
+	Until   *time.Time `json:"until,omitempty"`
 }
 
 type AuthPayload struct {
@@ -49,6 +87,12 @@ type PageInfo struct {
 	HasNextPage bool    `json:"hasNextPage"`
 }
 
+type PermissionInput struct {
+	Entity crm.Entity `json:"entity"`
+	Action crm.Action `json:"action"`
+	Scope  crm.Scope  `json:"scope"`
+}
+
 type Query struct {
 }
 
@@ -59,6 +103,22 @@ type RecoveryCodes struct {
 type ResetPasswordInput struct {
 	Token       string `json:"token"`
 	NewPassword string `json:"newPassword"`
+}
+
+// Your role in this account changed; it applies to your next request.
+type RoleChanged struct {
+	AccountID uuid.UUID `json:"accountId"`
+	Role      *crm.Role `json:"role"`
+	At        time.Time `json:"at"`
+}
+
+func (RoleChanged) IsAccountEvent() {}
+
+type RoleInput struct {
+	Name string `json:"name"`
+	// Cells not listed are NONE.
+	Permissions  []PermissionInput `json:"permissions"`
+	HiddenFields []string          `json:"hiddenFields,omitempty"`
 }
 
 type ServerInfo struct {
@@ -86,4 +146,9 @@ type SignUpInput struct {
 }
 
 type Subscription struct {
+}
+
+type UpdateMemberInput struct {
+	RoleID *uuid.UUID `json:"roleId,omitempty"`
+	Name   *string    `json:"name,omitempty"`
 }

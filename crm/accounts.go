@@ -1,0 +1,358 @@
+package crm
+
+import (
+	"context"
+	"net/netip"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Actor is who acts in an account: an authenticated principal, the account
+// the request is scoped to (X-Account-ID, or the session's current
+// account), and the client. Services verify the scope on every call: the
+// actor must be an active member, allowed by the account's IP allowlist.
+type Actor struct {
+	Principal *Principal
+	AccountID uuid.UUID
+	Client    Client
+}
+
+// UserID is the acting user.
+func (a Actor) UserID() uuid.UUID { return a.Principal.User.ID }
+
+// Account is a tenant: its data is invisible to everyone who is not a
+// member of it (or, later, connected to it).
+type Account struct {
+	ID          uuid.UUID
+	Name        string
+	CreatedAt   time.Time
+	IPAllowlist []netip.Prefix
+}
+
+// MembershipStatus is where a member stands in an account.
+type MembershipStatus string
+
+// Membership statuses. A removed membership stays, for history.
+const (
+	MemberActive      MembershipStatus = "ACTIVE"
+	MemberDeactivated MembershipStatus = "DEACTIVATED"
+	MemberRemoved     MembershipStatus = "REMOVED"
+)
+
+// AccessKind says how a user reaches an account.
+type AccessKind string
+
+// Access kinds. Connections arrive with the user-connections issue.
+const (
+	AccessMembership AccessKind = "MEMBERSHIP"
+	AccessConnection AccessKind = "CONNECTION"
+)
+
+// AccountAccess is one line of the account switcher.
+type AccountAccess struct {
+	Account Account
+	Role    Role
+	Kind    AccessKind
+	Status  MembershipStatus
+	// DeactivatedUntil is when an automatic deactivation (activity limit)
+	// ends by itself; nil otherwise.
+	DeactivatedUntil *time.Time
+	Current          bool
+}
+
+// Member is one member of an account as another member sees it. Fields the
+// viewer's role hides are zero and listed in HiddenFields.
+type Member struct {
+	UserID           uuid.UUID
+	Name             string
+	Email            string
+	Role             Role
+	Status           MembershipStatus
+	JoinedAt         time.Time
+	DeactivatedUntil *time.Time
+	LastSeenAt       *time.Time
+	HiddenFields     []string
+}
+
+// MemberFilter narrows a member list.
+type MemberFilter struct {
+	// Search matches name, and email unless the viewer's role hides it.
+	Search string
+	Status MembershipStatus // empty: active and deactivated
+}
+
+// MemberPage is one page of members, ordered by name.
+type MemberPage struct {
+	Members     []Member
+	EndCursor   string
+	HasNextPage bool
+}
+
+// RoleInput creates or replaces a custom role.
+type RoleInput struct {
+	Name         string
+	Permissions  []Permission
+	HiddenFields []string
+}
+
+// InvitationStatus says where an invitation stands.
+type InvitationStatus string
+
+// Invitation statuses.
+const (
+	InvitationPending  InvitationStatus = "PENDING"
+	InvitationAccepted InvitationStatus = "ACCEPTED"
+	InvitationRevoked  InvitationStatus = "REVOKED"
+	InvitationExpired  InvitationStatus = "EXPIRED"
+)
+
+// Invitation asks a person, by email, to join an account with a role.
+type Invitation struct {
+	ID        uuid.UUID
+	Email     string
+	Role      Role
+	InvitedBy uuid.UUID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	Status    InvitationStatus
+}
+
+// InvitationTTL is how long an invitation link works.
+const InvitationTTL = 7 * 24 * time.Hour
+
+// NewLogin is what a person without a login gives when accepting an
+// invitation: the email comes from the invitation.
+type NewLogin struct {
+	Name     string
+	Password string
+}
+
+// Accepted is the outcome of accepting an invitation; Auth is set when it
+// created the login (and signed it in).
+type Accepted struct {
+	Account Account
+	Auth    *AuthResult
+}
+
+// MemberUpdate edits a member: their role and the name the account knows
+// them by. It sends no mail.
+type MemberUpdate struct {
+	RoleID *uuid.UUID
+	Name   *string
+}
+
+// LimitPeriod is the window an activity limit counts in (UTC; weeks start
+// on Monday).
+type LimitPeriod string
+
+// Periods.
+const (
+	PerDay   LimitPeriod = "DAY"
+	PerWeek  LimitPeriod = "WEEK"
+	PerMonth LimitPeriod = "MONTH"
+)
+
+// Start and End bound the period containing t.
+func (p LimitPeriod) Start(t time.Time) time.Time {
+	t = t.UTC()
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	switch p {
+	case PerWeek:
+		return day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+	case PerMonth:
+		return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	}
+	return day
+}
+
+// End is when the period containing t ends (the next one starts).
+func (p LimitPeriod) End(t time.Time) time.Time {
+	start := p.Start(t)
+	switch p {
+	case PerWeek:
+		return start.AddDate(0, 0, 7)
+	case PerMonth:
+		return start.AddDate(0, 1, 0)
+	}
+	return start.AddDate(0, 0, 1)
+}
+
+// Valid reports a known period.
+func (p LimitPeriod) Valid() bool { return p == PerDay || p == PerWeek || p == PerMonth }
+
+// ActivityLimit caps how often each member may do one action: the action
+// that reaches the limit succeeds, then the membership is deactivated until
+// the next period (or an admin reactivates it) and the admins are told.
+// Owners are exempt: an account always keeps someone in charge.
+type ActivityLimit struct {
+	Entity Entity
+	Action Action
+	Limit  int
+	Period LimitPeriod
+}
+
+// MaxActivityLimit bounds a limit.
+const MaxActivityLimit = 1_000_000
+
+// Change is one changed field in the activity log.
+type Change struct {
+	From any `json:"from,omitempty"`
+	To   any `json:"to,omitempty"`
+}
+
+// ActivityEntry is one line of an account's activity log: who did what, as
+// which role, when, to what, with the changed fields.
+type ActivityEntry struct {
+	ID         uuid.UUID
+	At         time.Time
+	ActorID    uuid.UUID
+	ActorName  string
+	ActorRole  string
+	Action     string
+	EntityType Entity
+	EntityID   uuid.UUID
+	Changes    map[string]Change
+}
+
+// ActivityFilter narrows the activity log.
+type ActivityFilter struct {
+	ActorID uuid.UUID
+	Action  string
+	Since   *time.Time
+	Until   *time.Time
+}
+
+// ActivityPage is one page of the activity log, newest first.
+type ActivityPage struct {
+	Entries     []ActivityEntry
+	EndCursor   string
+	HasNextPage bool
+}
+
+// Notification is a message to one member of an account.
+type Notification struct {
+	ID        uuid.UUID
+	At        time.Time
+	Kind      string
+	Message   string
+	SubjectID uuid.UUID // the member concerned, if any
+	ReadAt    *time.Time
+}
+
+// NotificationPage is one page of notifications, newest first.
+type NotificationPage struct {
+	Notifications []Notification
+	EndCursor     string
+	HasNextPage   bool
+}
+
+// MembershipChange is the event announcing a change to someone's
+// membership, committed with the change.
+type MembershipChange struct {
+	AccountID uuid.UUID        `json:"accountId"`
+	UserID    uuid.UUID        `json:"userId"`
+	Status    MembershipStatus `json:"status"`
+	RoleID    uuid.UUID        `json:"roleId"`
+	At        time.Time        `json:"at"`
+	// Until is when an automatic deactivation ends by itself.
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// AccountService manages accounts, their members, roles, invitations and
+// protections. Every method taking an Actor verifies the actor's scope
+// first: an account where the actor is neither a member nor connected
+// answers NOT_FOUND exactly as a missing one does; a deactivated membership
+// answers ACCOUNT_DEACTIVATED; an address outside the allowlist answers
+// IP_NOT_ALLOWED (and is logged). Anything in another account answers
+// NOT_FOUND.
+type AccountService interface {
+	// Accounts lists the accounts the user can reach, for the switcher.
+	Accounts(ctx context.Context, p *Principal) ([]AccountAccess, error)
+	// CreateAccount makes an account owned by the user. Errors:
+	// BAD_USER_INPUT.
+	CreateAccount(ctx context.Context, p *Principal, name string, c Client) (*Account, error)
+	// SwitchAccount sets the session's current account. Errors: NOT_FOUND,
+	// ACCOUNT_DEACTIVATED, IP_NOT_ALLOWED.
+	SwitchAccount(ctx context.Context, a Actor) (*Session, error)
+	// Enter verifies the actor's scope and returns the account and the
+	// actor's grant in it.
+	Enter(ctx context.Context, a Actor) (*Account, Grant, error)
+	// RenameAccount changes the account's name. Errors: FORBIDDEN,
+	// BAD_USER_INPUT.
+	RenameAccount(ctx context.Context, a Actor, name string) (*Account, error)
+
+	// Members lists members (members VIEW). Errors: FORBIDDEN,
+	// BAD_USER_INPUT.
+	Members(ctx context.Context, a Actor, f MemberFilter, page PageArgs) (*MemberPage, error)
+	// Member returns one member. Errors: NOT_FOUND, FORBIDDEN.
+	Member(ctx context.Context, a Actor, userID uuid.UUID) (*Member, error)
+	// UpdateMember changes a member's role or name (members EDIT). No one
+	// changes their own role, only owners act on owners or grant Owner, and
+	// no one grants a role stronger than their own. Errors: NOT_FOUND,
+	// FORBIDDEN, BAD_USER_INPUT, CONFLICT (the last owner).
+	UpdateMember(ctx context.Context, a Actor, userID uuid.UUID, u MemberUpdate) (*Member, error)
+	// DeactivateMember ends a member's access to this account until
+	// reactivated; their sessions elsewhere go on. Errors as UpdateMember.
+	DeactivateMember(ctx context.Context, a Actor, userID uuid.UUID) (*Member, error)
+	// ReactivateMember restores access. Errors as UpdateMember.
+	ReactivateMember(ctx context.Context, a Actor, userID uuid.UUID) (*Member, error)
+	// RemoveMember removes a member, giving every record they own in this
+	// account to transferTo (an active member) in one transaction (members
+	// DELETE). History keeps the original actor. Errors: NOT_FOUND,
+	// FORBIDDEN, BAD_USER_INPUT (transferTo), CONFLICT (the last owner).
+	RemoveMember(ctx context.Context, a Actor, userID, transferTo uuid.UUID) error
+
+	// Roles lists built-in and custom roles (settings VIEW).
+	Roles(ctx context.Context, a Actor) ([]Role, error)
+	// Role returns one role. Errors: NOT_FOUND.
+	Role(ctx context.Context, a Actor, id uuid.UUID) (*Role, error)
+	// CreateRole adds a custom role (settings EDIT); it may not exceed the
+	// creator's own. Errors: FORBIDDEN, BAD_USER_INPUT, CONFLICT (name).
+	CreateRole(ctx context.Context, a Actor, in RoleInput) (*Role, error)
+	// UpdateRole replaces a custom role. Errors: NOT_FOUND, FORBIDDEN,
+	// BAD_USER_INPUT, CONFLICT.
+	UpdateRole(ctx context.Context, a Actor, id uuid.UUID, in RoleInput) (*Role, error)
+	// DeleteRole deletes an unused custom role. Errors: NOT_FOUND,
+	// FORBIDDEN, CONFLICT (in use).
+	DeleteRole(ctx context.Context, a Actor, id uuid.UUID) error
+
+	// InviteMember mails a single-use invitation (members CREATE). Errors:
+	// FORBIDDEN, BAD_USER_INPUT, CONFLICT (already a member).
+	InviteMember(ctx context.Context, a Actor, email string, roleID uuid.UUID) (*Invitation, error)
+	// ResendInvitation mails a fresh link for a pending invitation (the old
+	// link stops working). Errors: NOT_FOUND, FORBIDDEN, CONFLICT.
+	ResendInvitation(ctx context.Context, a Actor, id uuid.UUID) (*Invitation, error)
+	// RevokeInvitation cancels a pending invitation. Errors: NOT_FOUND,
+	// FORBIDDEN, CONFLICT.
+	RevokeInvitation(ctx context.Context, a Actor, id uuid.UUID) error
+	// Invitations lists pending invitations (members VIEW).
+	Invitations(ctx context.Context, a Actor) ([]Invitation, error)
+	// AcceptInvitation joins the invited account: as the signed-in user p
+	// (whose email must be the invited one), or, when no login exists for
+	// the email, by creating one from n. Errors: BAD_USER_INPUT (bad,
+	// used, revoked or expired token), FORBIDDEN (signed in as someone
+	// else), UNAUTHENTICATED (a login exists: sign in first).
+	AcceptInvitation(ctx context.Context, token string, p *Principal, n NewLogin, c Client) (*Accepted, error)
+
+	// SetIPAllowlist replaces the account's allowlist (settings EDIT). It
+	// refuses a list that would exclude the caller, and needs a sign-in
+	// within the last 15 minutes. Errors: FORBIDDEN, BAD_USER_INPUT.
+	SetIPAllowlist(ctx context.Context, a Actor, cidrs []string) (*Account, error)
+
+	// ActivityLimits lists the account's limits (settings VIEW).
+	ActivityLimits(ctx context.Context, a Actor) ([]ActivityLimit, error)
+	// SetActivityLimit adds or replaces the limit of one action (settings
+	// EDIT). Errors: FORBIDDEN, BAD_USER_INPUT.
+	SetActivityLimit(ctx context.Context, a Actor, l ActivityLimit) (*ActivityLimit, error)
+	// RemoveActivityLimit removes it. Errors: FORBIDDEN, NOT_FOUND.
+	RemoveActivityLimit(ctx context.Context, a Actor, e Entity, act Action) error
+
+	// LoginEvents is the login log of the account's members, including IP
+	// allowlist refusals (settings VIEW).
+	LoginEvents(ctx context.Context, a Actor, page PageArgs) (*LoginEventPage, error)
+	// Activity is the account's activity log (settings VIEW).
+	Activity(ctx context.Context, a Actor, f ActivityFilter, page PageArgs) (*ActivityPage, error)
+	// Notifications lists the actor's notifications in the account.
+	Notifications(ctx context.Context, a Actor, page PageArgs) (*NotificationPage, error)
+}

@@ -1,0 +1,210 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+
+	"switchboard/crm"
+	"switchboard/realtime"
+)
+
+// AccountConfig holds what the account service needs besides the database.
+type AccountConfig struct {
+	PublicURL string
+	Policy    *crm.PasswordPolicy
+	Outbox    Outbox
+	// Identity creates logins and sessions for people who accept an
+	// invitation without one.
+	Identity *IdentityService
+	Logger   *slog.Logger
+}
+
+// AccountService is the PostgreSQL implementation of crm.AccountService.
+type AccountService struct {
+	db  *DB
+	cfg AccountConfig
+}
+
+var _ crm.AccountService = (*AccountService)(nil)
+
+// NewAccountService returns the account service on d.
+func NewAccountService(d *DB, cfg AccountConfig) *AccountService {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &AccountService{db: d, cfg: cfg}
+}
+
+// recentSignIn is how fresh a sign-in must be for the most sensitive
+// settings (the IP allowlist).
+const recentSignIn = 15 * time.Minute
+
+// logActivity appends to the account's activity log in tx (invariant 6).
+func logActivity(ctx context.Context, tx *Tx, e *entered, action string, entity crm.Entity, entityID uuid.UUID, changes map[string]crm.Change) error {
+	return logActivityAs(ctx, tx, e.account.ID, e.actor.UserID(), e.grant.Role.Name, action, entity, entityID, changes)
+}
+
+func logActivityAs(ctx context.Context, tx *Tx, accountID, actorID uuid.UUID, actorRole, action string, entity crm.Entity, entityID uuid.UUID, changes map[string]crm.Change) error {
+	if changes == nil {
+		changes = map[string]crm.Change{}
+	}
+	raw, err := json.Marshal(changes)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO activity_log (account_id, id, at, actor_id, actor_role, action, entity_type, entity_id, changes)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		accountID, uuid.Must(uuid.NewV7()), tx.Now, actorID, actorRole, action, string(entity), nullUUID(entityID), raw); err != nil {
+		return fmt.Errorf("log activity: %w", err)
+	}
+	return nil
+}
+
+// announceMembership publishes a membership change in tx: the member's
+// streams in this account learn of it (and close when access ended).
+func announceMembership(ctx context.Context, tx *Tx, c crm.MembershipChange) error {
+	c.At = tx.Now
+	return notify(ctx, tx, realtime.MembershipTopic(c.AccountID.String(), c.UserID.String()), realtime.TypeMembershipChanged, c)
+}
+
+// Accounts implements crm.AccountService.
+func (s *AccountService) Accounts(ctx context.Context, p *crm.Principal) ([]crm.AccountAccess, error) {
+	var out []crm.AccountAccess
+	err := s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
+		out = nil
+		var rows []struct {
+			memberRow
+			AccountName      string    `db:"account_name"`
+			AccountCreatedAt time.Time `db:"account_created_at"`
+		}
+		err := tx.Select(ctx, &rows, `
+			SELECT m.account_id, m.user_id, m.role, m.custom_role_id, m.status, m.display_name, m.deactivated_until, m.created_at,
+				r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields,
+				a.name AS account_name, a.created_at AS account_created_at
+			FROM memberships m
+			JOIN accounts a ON a.id = m.account_id
+			LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
+			WHERE m.user_id = $1 AND m.status <> 'REMOVED'
+			ORDER BY lower(a.name), a.id`, p.User.ID)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			r := &rows[i]
+			role, err := r.role()
+			if err != nil {
+				return err
+			}
+			access := crm.AccountAccess{
+				Account: crm.Account{ID: r.AccountID, Name: r.AccountName, CreatedAt: r.AccountCreatedAt.UTC()},
+				Role:    role, Kind: crm.AccessMembership, Status: r.status(tx.Now),
+				Current: r.AccountID == p.Session.AccountID,
+			}
+			if access.Status == crm.MemberDeactivated && r.DeactivatedUntil != nil {
+				until := r.DeactivatedUntil.UTC()
+				access.DeactivatedUntil = &until
+			}
+			out = append(out, access)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	return out, nil
+}
+
+// CreateAccount implements crm.AccountService.
+func (s *AccountService) CreateAccount(ctx context.Context, p *crm.Principal, name string, c crm.Client) (*crm.Account, error) {
+	name, err := crm.CleanName("name", name)
+	if err != nil {
+		return nil, err
+	}
+	id := uuid.Must(uuid.NewV7())
+	var out *crm.Account
+	err = s.db.inTx(ctx, Scope{UserID: p.User.ID, AccountID: id}, func(ctx context.Context, tx *Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)`, id, name, p.User.ID, tx.Now); err != nil {
+			return fmt.Errorf("insert account: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO memberships (account_id, user_id, role, created_at, status_changed_at) VALUES ($1, $2, 'OWNER', $3, $3)`,
+			id, p.User.ID, tx.Now); err != nil {
+			return fmt.Errorf("insert membership: %w", err)
+		}
+		if err := logActivityAs(ctx, tx, id, p.User.ID, crm.RoleOwner.Role().Name, "account.created", crm.Settings, id,
+			map[string]crm.Change{"name": {To: name}}); err != nil {
+			return err
+		}
+		out = &crm.Account{ID: id, Name: name, CreatedAt: tx.Now, IPAllowlist: nil}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// SwitchAccount implements crm.AccountService.
+func (s *AccountService) SwitchAccount(ctx context.Context, a crm.Actor) (*crm.Session, error) {
+	var out *crm.Session
+	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET current_account_id = $2 WHERE id = $1 AND revoked_at IS NULL`, a.Principal.Session.ID, a.AccountID); err != nil {
+			return fmt.Errorf("switch account: %w", err)
+		}
+		sess := a.Principal.Session
+		sess.AccountID = a.AccountID
+		out = &sess
+		return logActivity(ctx, tx, e, "account.switched_to", crm.Members, a.UserID(), nil)
+	})
+	return out, err
+}
+
+// Enter implements crm.AccountService.
+func (s *AccountService) Enter(ctx context.Context, a crm.Actor) (*crm.Account, crm.Grant, error) {
+	var acct crm.Account
+	var grant crm.Grant
+	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		acct, grant = e.account, e.grant
+		return nil
+	})
+	if err != nil {
+		return nil, crm.Grant{}, err
+	}
+	return &acct, grant, nil
+}
+
+// RenameAccount implements crm.AccountService.
+func (s *AccountService) RenameAccount(ctx context.Context, a crm.Actor, name string) (*crm.Account, error) {
+	name, err := crm.CleanName("name", name)
+	if err != nil {
+		return nil, err
+	}
+	var out crm.Account
+	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
+			return err
+		}
+		if err := s.countAction(ctx, tx, e, crm.Settings, crm.Edit); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE accounts SET name = $2 WHERE id = $1`, e.account.ID, name); err != nil {
+			return fmt.Errorf("rename account: %w", err)
+		}
+		if err := logActivity(ctx, tx, e, "account.renamed", crm.Settings, e.account.ID,
+			map[string]crm.Change{"name": {From: e.account.Name, To: name}}); err != nil {
+			return err
+		}
+		out = e.account
+		out.Name = name
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

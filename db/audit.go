@@ -1,0 +1,176 @@
+package db
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"switchboard/crm"
+)
+
+// maxActionFilter bounds the action filter of the activity log.
+const maxActionFilter = 100
+
+// Activity implements crm.AccountService.
+func (s *AccountService) Activity(ctx context.Context, a crm.Actor, f crm.ActivityFilter, page crm.PageArgs) (*crm.ActivityPage, error) {
+	page, err := page.Check()
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Action) > maxActionFilter {
+		return nil, crm.InvalidInput("action", "at most %d characters", maxActionFilter)
+	}
+	if f.Since != nil && f.Until != nil && f.Until.Before(*f.Since) {
+		return nil, crm.InvalidInput("until", "must not be before since")
+	}
+	after, err := decodeCursor(page.After)
+	if err != nil {
+		return nil, crm.InvalidInput("after", "is not a cursor from this list")
+	}
+	var out *crm.ActivityPage
+	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
+			return err
+		}
+		var rows []struct {
+			ID         uuid.UUID  `db:"id"`
+			At         time.Time  `db:"at"`
+			ActorID    uuid.UUID  `db:"actor_id"`
+			ActorName  string     `db:"actor_name"`
+			ActorRole  string     `db:"actor_role"`
+			Action     string     `db:"action"`
+			EntityType string     `db:"entity_type"`
+			EntityID   *uuid.UUID `db:"entity_id"`
+			Changes    []byte     `db:"changes"`
+		}
+		err := tx.Select(ctx, &rows, `
+			SELECT l.id, l.at, l.actor_id, coalesce(m.display_name, u.name) AS actor_name, l.actor_role, l.action, l.entity_type, l.entity_id, l.changes
+			FROM activity_log l
+			JOIN users u ON u.id = l.actor_id
+			LEFT JOIN memberships m ON m.account_id = l.account_id AND m.user_id = l.actor_id
+			WHERE l.account_id = $1
+				AND ($2::uuid IS NULL OR l.actor_id = $2)
+				AND ($3 = '' OR l.action = $3)
+				AND ($4::timestamptz IS NULL OR l.at >= $4)
+				AND ($5::timestamptz IS NULL OR l.at < $5)
+				AND ($6::timestamptz IS NULL OR (l.at, l.id) < ($6, $7))
+			ORDER BY l.at DESC, l.id DESC
+			LIMIT $8`,
+			e.account.ID, nullUUID(f.ActorID), f.Action, f.Since, f.Until, after.at, after.id, page.First+1)
+		if err != nil {
+			return fmt.Errorf("activity log: %w", err)
+		}
+		out = &crm.ActivityPage{HasNextPage: len(rows) > page.First}
+		if out.HasNextPage {
+			rows = rows[:page.First]
+		}
+		for _, r := range rows {
+			entry := crm.ActivityEntry{ID: r.ID, At: r.At.UTC(), ActorID: r.ActorID, ActorName: r.ActorName, ActorRole: r.ActorRole,
+				Action: r.Action, EntityType: crm.Entity(r.EntityType)}
+			if r.EntityID != nil {
+				entry.EntityID = *r.EntityID
+			}
+			if err := json.Unmarshal(r.Changes, &entry.Changes); err != nil {
+				return fmt.Errorf("activity changes: %w", err)
+			}
+			out.Entries = append(out.Entries, entry)
+		}
+		if n := len(rows); n > 0 {
+			out.EndCursor = encodeCursor(rows[n-1].At, rows[n-1].ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// LoginEvents implements crm.AccountService: sign-ins of the account's
+// members since they joined, and the account's allowlist refusals.
+func (s *AccountService) LoginEvents(ctx context.Context, a crm.Actor, page crm.PageArgs) (*crm.LoginEventPage, error) {
+	page, err := page.Check()
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor(page.After)
+	if err != nil {
+		return nil, crm.InvalidInput("after", "is not a cursor from this list")
+	}
+	var out *crm.LoginEventPage
+	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
+			return err
+		}
+		var rows []loginEventRow
+		err := tx.Select(ctx, &rows, `
+			SELECT e.id, e.at, e.user_id, e.email, host(e.ip) AS ip, e.user_agent, e.device, e.outcome, e.session_id, e.concerns_account_id
+			FROM login_events e
+			WHERE (e.concerns_account_id = $1 OR (e.concerns_account_id IS NULL AND EXISTS (
+					SELECT 1 FROM memberships m WHERE m.account_id = $1 AND m.user_id = e.user_id AND m.status <> 'REMOVED' AND e.at >= m.created_at)))
+				AND ($2::timestamptz IS NULL OR (e.at, e.id) < ($2, $3))
+			ORDER BY e.at DESC, e.id DESC
+			LIMIT $4`, e.account.ID, after.at, after.id, page.First+1)
+		if err != nil {
+			return fmt.Errorf("account login events: %w", err)
+		}
+		out = loginEventPage(rows, page.First)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Notifications implements crm.AccountService.
+func (s *AccountService) Notifications(ctx context.Context, a crm.Actor, page crm.PageArgs) (*crm.NotificationPage, error) {
+	page, err := page.Check()
+	if err != nil {
+		return nil, err
+	}
+	after, err := decodeCursor(page.After)
+	if err != nil {
+		return nil, crm.InvalidInput("after", "is not a cursor from this list")
+	}
+	var out *crm.NotificationPage
+	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		var rows []struct {
+			ID        uuid.UUID  `db:"id"`
+			At        time.Time  `db:"at"`
+			Kind      string     `db:"kind"`
+			Message   string     `db:"message"`
+			SubjectID *uuid.UUID `db:"subject_id"`
+			ReadAt    *time.Time `db:"read_at"`
+		}
+		err := tx.Select(ctx, &rows, `
+			SELECT id, at, kind, message, subject_id, read_at FROM notifications
+			WHERE account_id = $1 AND recipient_id = $2 AND ($3::timestamptz IS NULL OR (at, id) < ($3, $4))
+			ORDER BY at DESC, id DESC LIMIT $5`, e.account.ID, e.actor.UserID(), after.at, after.id, page.First+1)
+		if err != nil {
+			return fmt.Errorf("notifications: %w", err)
+		}
+		out = &crm.NotificationPage{HasNextPage: len(rows) > page.First}
+		if out.HasNextPage {
+			rows = rows[:page.First]
+		}
+		for _, r := range rows {
+			n := crm.Notification{ID: r.ID, At: r.At.UTC(), Kind: r.Kind, Message: r.Message, ReadAt: r.ReadAt}
+			if r.SubjectID != nil {
+				n.SubjectID = *r.SubjectID
+			}
+			out.Notifications = append(out.Notifications, n)
+		}
+		if n := len(rows); n > 0 {
+			out.EndCursor = encodeCursor(rows[n-1].At, rows[n-1].ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,145 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"switchboard/crm"
+	"switchboard/db"
+	"switchboard/db/dbtest"
+)
+
+// scopeFixture is a user in 10 accounts, one of which has 50 members.
+type scopeFixture struct {
+	d       *db.DB
+	raw     *sqlx.DB
+	svc     *db.AccountService
+	user    crm.Principal
+	account uuid.UUID
+}
+
+func newScopeFixture(b *testing.B) *scopeFixture {
+	b.Helper()
+	database := dbtest.New(b)
+	d := database.Open(b, db.Options{MaxOpenConns: 4})
+	raw := sqlx.NewDb(d.Pool(), "postgres")
+	now := time.Now().UTC()
+	f := &scopeFixture{d: d, raw: raw, svc: db.NewAccountService(d, db.AccountConfig{Policy: crm.NewPasswordPolicy()})}
+	newUser := func(i int) uuid.UUID {
+		id := uuid.Must(uuid.NewV7())
+		raw.MustExec(`INSERT INTO users (id, email, name, password_hash, password_changed_at, created_at) VALUES ($1, $2, $3, 'x', $4, $4)`,
+			id, fmt.Sprintf("bench-%d-%s@example.com", i, id), fmt.Sprintf("Member %03d", i), now)
+		return id
+	}
+	me := newUser(0)
+	f.user = crm.Principal{User: crm.User{ID: me}}
+	for a := range 10 {
+		acct := uuid.Must(uuid.NewV7())
+		raw.MustExec(`INSERT INTO accounts (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)`, acct, fmt.Sprintf("Account %d", a), me, now)
+		raw.MustExec(`INSERT INTO memberships (account_id, user_id, role, created_at) VALUES ($1, $2, 'ADMIN', $3)`, acct, me, now)
+		if a == 0 {
+			f.account = acct
+			for i := 1; i < 50; i++ {
+				raw.MustExec(`INSERT INTO memberships (account_id, user_id, role, created_at) VALUES ($1, $2, 'SALES_REP', $3)`, acct, newUser(i), now)
+			}
+		}
+	}
+	return f
+}
+
+// measure runs fn b.N times and reports p50 and p99 in microseconds.
+func measure(b *testing.B, fn func(ctx context.Context) error) {
+	b.Helper()
+	ctx := context.Background()
+	samples := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		if err := fn(ctx); err != nil {
+			b.Fatal(err)
+		}
+		samples = append(samples, time.Since(start))
+	}
+	b.StopTimer()
+	slices.Sort(samples)
+	at := func(p float64) float64 {
+		return float64(samples[min(int(float64(len(samples)-1)*p+0.5), len(samples)-1)].Microseconds())
+	}
+	b.ReportMetric(at(0.50), "p50-µs")
+	b.ReportMetric(at(0.99), "p99-µs")
+}
+
+// BenchmarkScopeOverhead compares the service path (a transaction that
+// switches to the runtime role, sets the scope, verifies the membership,
+// role and allowlist, then reads under row-level security) with the same
+// read issued bare, as the tables' owner, with none of that. The
+// difference is what isolation costs per request.
+//
+//	make bench BENCH=ScopeOverhead BENCHTIME=3000x BENCHCOUNT=5
+func BenchmarkScopeOverhead(b *testing.B) {
+	f := newScopeFixture(b)
+	actor := crm.Actor{Principal: &f.user, AccountID: f.account}
+	b.Run("switcher/scoped", func(b *testing.B) {
+		measure(b, func(ctx context.Context) error {
+			got, err := f.svc.Accounts(ctx, &f.user)
+			if err == nil && len(got) != 10 {
+				err = fmt.Errorf("%d accounts", len(got))
+			}
+			return err
+		})
+	})
+	b.Run("switcher/bare", func(b *testing.B) {
+		measure(b, func(ctx context.Context) error {
+			var rows []struct {
+				AccountID uuid.UUID `db:"account_id"`
+				Role      *string   `db:"role"`
+				Name      string    `db:"name"`
+			}
+			err := f.raw.SelectContext(ctx, &rows, `
+				SELECT m.account_id, m.role, a.name FROM memberships m JOIN accounts a ON a.id = m.account_id
+				LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
+				WHERE m.user_id = $1 AND m.status <> 'REMOVED' ORDER BY lower(a.name), a.id`, f.user.User.ID)
+			if err == nil && len(rows) != 10 {
+				err = fmt.Errorf("%d accounts", len(rows))
+			}
+			return err
+		})
+	})
+	b.Run("members50/scoped", func(b *testing.B) {
+		measure(b, func(ctx context.Context) error {
+			page, err := f.svc.Members(ctx, actor, crm.MemberFilter{}, crm.PageArgs{First: 50})
+			if err == nil && len(page.Members) != 50 {
+				err = fmt.Errorf("%d members", len(page.Members))
+			}
+			return err
+		})
+	})
+	b.Run("members50/bare", func(b *testing.B) {
+		measure(b, func(ctx context.Context) error {
+			var rows []struct {
+				UserID     uuid.UUID  `db:"user_id"`
+				Name       string     `db:"name"`
+				Email      string     `db:"email"`
+				Role       *string    `db:"role"`
+				LastSeenAt *time.Time `db:"last_seen_at"`
+			}
+			err := f.raw.SelectContext(ctx, &rows, `
+				SELECT m.user_id, coalesce(m.display_name, u.name) AS name, u.email, m.role,
+					(SELECT max(s.last_seen_at) FROM sessions s WHERE s.user_id = m.user_id) AS last_seen_at
+				FROM memberships m JOIN users u ON u.id = m.user_id
+				LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
+				WHERE m.account_id = $1 AND m.status IN ('ACTIVE', 'DEACTIVATED')
+				ORDER BY lower(coalesce(m.display_name, u.name)), m.user_id LIMIT 51`, f.account)
+			if err == nil && len(rows) != 50 {
+				err = fmt.Errorf("%d members", len(rows))
+			}
+			return err
+		})
+	})
+}

@@ -1,0 +1,485 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/lib/pq"
+
+	"switchboard/crm"
+)
+
+// memberView is a membership with the person behind it.
+type memberView struct {
+	memberRow
+	Name       string     `db:"name"`
+	Email      string     `db:"email"`
+	LastSeenAt *time.Time `db:"last_seen_at"`
+}
+
+const memberViewSelect = `
+	SELECT m.account_id, m.user_id, m.role, m.custom_role_id, m.status, m.display_name, m.deactivated_until, m.created_at,
+		r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields,
+		coalesce(m.display_name, u.name) AS name, u.email,
+		(SELECT max(s.last_seen_at) FROM sessions s WHERE s.user_id = m.user_id) AS last_seen_at
+	FROM memberships m
+	JOIN users u ON u.id = m.user_id
+	LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id`
+
+// member shapes a member for the viewer, leaving out what the viewer's role
+// hides.
+func (v *memberView) member(viewer crm.Grant, now time.Time) (crm.Member, error) {
+	role, err := v.role()
+	if err != nil {
+		return crm.Member{}, err
+	}
+	m := crm.Member{
+		UserID: v.UserID, Name: v.Name, Email: v.Email, Role: role, Status: v.status(now), JoinedAt: v.CreatedAt.UTC(),
+		LastSeenAt: v.LastSeenAt, HiddenFields: viewer.HiddenFieldsOf(crm.Members),
+	}
+	if m.Status == crm.MemberDeactivated && v.DeactivatedUntil != nil {
+		until := v.DeactivatedUntil.UTC()
+		m.DeactivatedUntil = &until
+	}
+	if viewer.Hidden(crm.Members, "email") {
+		m.Email = ""
+	}
+	if viewer.Hidden(crm.Members, "lastSeenAt") {
+		m.LastSeenAt = nil
+	}
+	return m, nil
+}
+
+// maxSearchLen bounds a search string.
+const maxSearchLen = 100
+
+// Members implements crm.AccountService.
+func (s *AccountService) Members(ctx context.Context, a crm.Actor, f crm.MemberFilter, page crm.PageArgs) (*crm.MemberPage, error) {
+	page, err := page.Check()
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Search) > maxSearchLen {
+		return nil, crm.InvalidInput("search", "at most %d characters", maxSearchLen)
+	}
+	statuses := []string{string(crm.MemberActive), string(crm.MemberDeactivated)}
+	switch f.Status {
+	case "":
+	case crm.MemberActive, crm.MemberDeactivated, crm.MemberRemoved:
+		statuses = []string{string(f.Status)}
+	default:
+		return nil, crm.InvalidInput("status", "unknown status %q", f.Status)
+	}
+	afterName, afterID, err := decodeNameCursor(page.After)
+	if err != nil {
+		return nil, crm.InvalidInput("after", "is not a cursor from this list")
+	}
+	var out *crm.MemberPage
+	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		scope := e.grant.Role.Matrix.Scope(crm.Members, crm.View)
+		if scope == crm.ScopeNone {
+			return e.grant.Require(crm.Members, crm.View, uuid.Nil)
+		}
+		onlySelf := uuid.Nil
+		if scope == crm.ScopeOwn {
+			onlySelf = e.actor.UserID()
+		}
+		// A hidden field is not matched by search either.
+		searchEmail := !e.grant.Hidden(crm.Members, "email")
+		var rows []memberView
+		err := tx.Select(ctx, &rows, memberViewSelect+`
+			WHERE m.account_id = $1 AND m.status = ANY($2)
+				AND ($3::uuid IS NULL OR m.user_id = $3)
+				AND ($4 = '' OR coalesce(m.display_name, u.name) ILIKE $5 ESCAPE '\' OR ($6 AND u.email ILIKE $5 ESCAPE '\'))
+				AND ($7::text IS NULL OR (lower(coalesce(m.display_name, u.name)), m.user_id) > ($7, $8))
+			ORDER BY lower(coalesce(m.display_name, u.name)), m.user_id
+			LIMIT $9`,
+			e.account.ID, pq.Array(statuses), nullUUID(onlySelf), f.Search, "%"+escapeLike(f.Search)+"%", searchEmail,
+			afterName, afterID, page.First+1)
+		if err != nil {
+			return fmt.Errorf("list members: %w", err)
+		}
+		out = &crm.MemberPage{HasNextPage: len(rows) > page.First}
+		if out.HasNextPage {
+			rows = rows[:page.First]
+		}
+		for i := range rows {
+			m, err := rows[i].member(e.grant, tx.Now)
+			if err != nil {
+				return err
+			}
+			out.Members = append(out.Members, m)
+		}
+		if n := len(rows); n > 0 {
+			out.EndCursor = encodeNameCursor(strings.ToLower(rows[n-1].Name), rows[n-1].UserID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+func encodeNameCursor(name string, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(id.String() + name))
+}
+
+// decodeNameCursor returns nil, uuid.Nil for the start of the list.
+func decodeNameCursor(c string) (*string, uuid.UUID, error) {
+	if c == "" {
+		return nil, uuid.Nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil || len(raw) < 36 {
+		return nil, uuid.Nil, errors.New("malformed cursor")
+	}
+	id, err := uuid.Parse(string(raw[:36]))
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	name := string(raw[36:])
+	return &name, id, nil
+}
+
+// Member implements crm.AccountService.
+func (s *AccountService) Member(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
+	var out crm.Member
+	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		if err := e.grant.Require(crm.Members, crm.View, userID); err != nil {
+			return err
+		}
+		v, err := loadMember(ctx, tx, e.account.ID, userID, false)
+		if err != nil {
+			return err
+		}
+		out, err = v.member(e.grant, tx.Now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// loadMember reads a member of the account in scope; a removed one (or one
+// of another account) is NOT_FOUND. lock holds the row for a change.
+func loadMember(ctx context.Context, tx *Tx, accountID, userID uuid.UUID, lock bool) (*memberView, error) {
+	q := memberViewSelect + ` WHERE m.account_id = $1 AND m.user_id = $2 AND m.status <> 'REMOVED'`
+	if lock {
+		q += ` FOR UPDATE OF m`
+	}
+	var v memberView
+	err := tx.Get(ctx, &v, q, accountID, userID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, crm.NotFound("member")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load member: %w", err)
+	}
+	return &v, nil
+}
+
+// actOn loads the target of a change to a membership and applies the rules
+// every such change shares: permission, no acting on oneself (except a
+// name), only owners act on owners.
+func actOn(ctx context.Context, tx *Tx, e *entered, userID uuid.UUID, act crm.Action, self string) (*memberView, error) {
+	if err := e.grant.Require(crm.Members, act, userID); err != nil {
+		return nil, err
+	}
+	target, err := loadMember(ctx, tx, e.account.ID, userID, true)
+	if err != nil {
+		return nil, err
+	}
+	if self != "" && userID == e.actor.UserID() {
+		return nil, crm.Forbidden("you cannot %s yourself", self)
+	}
+	if target.BuiltInRole != nil && crm.BuiltInRole(*target.BuiltInRole) == crm.RoleOwner && !e.grant.IsOwner() {
+		return nil, crm.Forbidden("only an owner can change an owner")
+	}
+	return target, nil
+}
+
+// keepAnOwner refuses a change that would leave the account without an
+// active owner. Owner rows are locked, so two owners cannot demote each
+// other at once.
+func keepAnOwner(ctx context.Context, tx *Tx, accountID, changing uuid.UUID) error {
+	var others []uuid.UUID
+	if err := tx.Select(ctx, &others, `
+		SELECT user_id FROM memberships WHERE account_id = $1 AND role = 'OWNER' AND status = 'ACTIVE' AND user_id <> $2 FOR UPDATE`,
+		accountID, changing); err != nil {
+		return fmt.Errorf("count owners: %w", err)
+	}
+	if len(others) == 0 {
+		return crm.Errorf(crm.CodeConflict, "an account must keep an active owner: make someone else owner first")
+	}
+	return nil
+}
+
+// resolveRole finds a role of the account in scope by id: built-in or
+// custom (NOT_FOUND for another account's).
+func resolveRole(ctx context.Context, tx *Tx, accountID, id uuid.UUID) (crm.Role, error) {
+	if b, ok := crm.BuiltInRoleByID(id); ok {
+		return b.Role(), nil
+	}
+	var r struct {
+		Name   string         `db:"name"`
+		Perms  []byte         `db:"permissions"`
+		Hidden pq.StringArray `db:"hidden_fields"`
+	}
+	err := tx.Get(ctx, &r, `SELECT name, permissions, hidden_fields FROM roles WHERE account_id = $1 AND id = $2`, accountID, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return crm.Role{}, crm.NotFound("role")
+	}
+	if err != nil {
+		return crm.Role{}, fmt.Errorf("load role: %w", err)
+	}
+	return customRole(id, r.Name, r.Perms, r.Hidden)
+}
+
+// mayGrant refuses to hand out a role stronger than the granter's own, or
+// Owner by anyone but an owner.
+func mayGrant(e *entered, role crm.Role) error {
+	if role.BuiltIn == crm.RoleOwner && !e.grant.IsOwner() {
+		return crm.Forbidden("only an owner can make someone owner")
+	}
+	if !e.grant.Role.Matrix.Covers(role.Matrix) {
+		return crm.Forbidden("you cannot give a role that may do more than yours (%s)", e.grant.Role.Name)
+	}
+	return nil
+}
+
+// roleColumns splits a role into the memberships/invitations columns.
+func roleColumns(r crm.Role) (builtIn, custom any) {
+	if r.BuiltIn != "" {
+		return string(r.BuiltIn), nil
+	}
+	return nil, r.ID
+}
+
+// UpdateMember implements crm.AccountService.
+func (s *AccountService) UpdateMember(ctx context.Context, a crm.Actor, userID uuid.UUID, u crm.MemberUpdate) (*crm.Member, error) {
+	var name *string
+	if u.Name != nil {
+		n, err := crm.CleanName("name", *u.Name)
+		if err != nil {
+			return nil, err
+		}
+		name = &n
+	}
+	var out crm.Member
+	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		self := ""
+		if u.RoleID != nil {
+			self = "change the role of"
+		}
+		target, err := actOn(ctx, tx, e, userID, crm.Edit, self)
+		if err != nil {
+			return err
+		}
+		oldRole, err := target.role()
+		if err != nil {
+			return err
+		}
+		changes := map[string]crm.Change{}
+		if u.RoleID != nil && *u.RoleID != oldRole.ID {
+			role, err := resolveRole(ctx, tx, e.account.ID, *u.RoleID)
+			if err != nil {
+				return err
+			}
+			if err := mayGrant(e, role); err != nil {
+				return err
+			}
+			if oldRole.BuiltIn == crm.RoleOwner {
+				if err := keepAnOwner(ctx, tx, e.account.ID, userID); err != nil {
+					return err
+				}
+			}
+			builtIn, custom := roleColumns(role)
+			if _, err := tx.Exec(ctx, `UPDATE memberships SET role = $3, custom_role_id = $4 WHERE account_id = $1 AND user_id = $2`,
+				e.account.ID, userID, builtIn, custom); err != nil {
+				return fmt.Errorf("change role: %w", err)
+			}
+			changes["role"] = crm.Change{From: oldRole.Name, To: role.Name}
+			if err := announceMembership(ctx, tx, crm.MembershipChange{AccountID: e.account.ID, UserID: userID,
+				Status: target.status(tx.Now), RoleID: role.ID}); err != nil {
+				return err
+			}
+		}
+		if name != nil && *name != target.Name {
+			if _, err := tx.Exec(ctx, `UPDATE memberships SET display_name = $3 WHERE account_id = $1 AND user_id = $2`, e.account.ID, userID, *name); err != nil {
+				return fmt.Errorf("rename member: %w", err)
+			}
+			changes["name"] = crm.Change{From: target.Name, To: *name}
+		}
+		if len(changes) > 0 {
+			if err := s.countAction(ctx, tx, e, crm.Members, crm.Edit); err != nil {
+				return err
+			}
+			// Editing a member sends no mail: only the log records it.
+			if err := logActivity(ctx, tx, e, "member.updated", crm.Members, userID, changes); err != nil {
+				return err
+			}
+		}
+		v, err := loadMember(ctx, tx, e.account.ID, userID, false)
+		if err != nil {
+			return err
+		}
+		out, err = v.member(e.grant, tx.Now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// DeactivateMember implements crm.AccountService.
+func (s *AccountService) DeactivateMember(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
+	return s.setStatus(ctx, a, userID, crm.MemberDeactivated)
+}
+
+// ReactivateMember implements crm.AccountService.
+func (s *AccountService) ReactivateMember(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
+	return s.setStatus(ctx, a, userID, crm.MemberActive)
+}
+
+func (s *AccountService) setStatus(ctx context.Context, a crm.Actor, userID uuid.UUID, to crm.MembershipStatus) (*crm.Member, error) {
+	verb := map[crm.MembershipStatus]string{crm.MemberDeactivated: "deactivate", crm.MemberActive: "reactivate"}[to]
+	var out crm.Member
+	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		target, err := actOn(ctx, tx, e, userID, crm.Edit, verb)
+		if err != nil {
+			return err
+		}
+		from := target.status(tx.Now)
+		if from == to {
+			return crm.Errorf(crm.CodeConflict, "the member is already %s", strings.ToLower(string(to)))
+		}
+		role, err := target.role()
+		if err != nil {
+			return err
+		}
+		if role.BuiltIn == crm.RoleOwner && to == crm.MemberDeactivated {
+			if err := keepAnOwner(ctx, tx, e.account.ID, userID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `UPDATE memberships SET status = $3, deactivated_until = NULL, status_changed_at = $4 WHERE account_id = $1 AND user_id = $2`,
+			e.account.ID, userID, string(to), tx.Now); err != nil {
+			return fmt.Errorf("%s member: %w", verb, err)
+		}
+		if to == crm.MemberActive {
+			// A reactivation is a fresh allowance: what the member did
+			// before it no longer counts against an activity limit.
+			if _, err := tx.Exec(ctx, `DELETE FROM activity_counters WHERE account_id = $1 AND user_id = $2`, e.account.ID, userID); err != nil {
+				return fmt.Errorf("reset activity counters: %w", err)
+			}
+		}
+		if err := s.countAction(ctx, tx, e, crm.Members, crm.Edit); err != nil {
+			return err
+		}
+		if err := announceMembership(ctx, tx, crm.MembershipChange{AccountID: e.account.ID, UserID: userID, Status: to, RoleID: role.ID}); err != nil {
+			return err
+		}
+		if err := logActivity(ctx, tx, e, "member."+verb+"d", crm.Members, userID, map[string]crm.Change{"status": {From: from, To: to}}); err != nil {
+			return err
+		}
+		v, err := loadMember(ctx, tx, e.account.ID, userID, false)
+		if err != nil {
+			return err
+		}
+		out, err = v.member(e.grant, tx.Now)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveMember implements crm.AccountService.
+func (s *AccountService) RemoveMember(ctx context.Context, a crm.Actor, userID, transferTo uuid.UUID) error {
+	return s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		target, err := actOn(ctx, tx, e, userID, crm.Delete, "remove")
+		if err != nil {
+			return err
+		}
+		if transferTo == userID {
+			return crm.InvalidInput("transferTo", "give the records to someone other than the member being removed")
+		}
+		heir, err := loadMember(ctx, tx, e.account.ID, transferTo, true)
+		if err != nil {
+			return err
+		}
+		if heir.status(tx.Now) != crm.MemberActive {
+			return crm.InvalidInput("transferTo", "give the records to an active member")
+		}
+		role, err := target.role()
+		if err != nil {
+			return err
+		}
+		if role.BuiltIn == crm.RoleOwner {
+			if err := keepAnOwner(ctx, tx, e.account.ID, userID); err != nil {
+				return err
+			}
+		}
+		moved, err := transferRecords(ctx, tx, e.account.ID, userID, transferTo)
+		if err != nil {
+			return err
+		}
+		// The membership stays, marked removed, so history and reports
+		// keep the person; the login is never deleted.
+		if _, err := tx.Exec(ctx, `UPDATE memberships SET status = 'REMOVED', deactivated_until = NULL, status_changed_at = $3 WHERE account_id = $1 AND user_id = $2`,
+			e.account.ID, userID, tx.Now); err != nil {
+			return fmt.Errorf("remove member: %w", err)
+		}
+		if err := s.countAction(ctx, tx, e, crm.Members, crm.Delete); err != nil {
+			return err
+		}
+		if err := announceMembership(ctx, tx, crm.MembershipChange{AccountID: e.account.ID, UserID: userID, Status: crm.MemberRemoved, RoleID: role.ID}); err != nil {
+			return err
+		}
+		changes := map[string]crm.Change{"status": {From: target.status(tx.Now), To: crm.MemberRemoved}, "transferTo": {To: transferTo}}
+		for table, n := range moved {
+			changes["transferred."+table] = crm.Change{To: n}
+		}
+		return logActivity(ctx, tx, e, "member.removed", crm.Members, userID, changes)
+	})
+}
+
+// transferRecords gives every record `from` owns in the account to `to`:
+// every tenant table with an owner_id column, found in the catalog, so a
+// table added later cannot be forgotten. It runs in the caller's
+// transaction: any failure undoes the whole removal.
+func transferRecords(ctx context.Context, tx *Tx, accountID, from, to uuid.UUID) (map[string]int64, error) {
+	var tables []string
+	if err := tx.Select(ctx, &tables, `
+		SELECT o.table_name FROM information_schema.columns o
+		JOIN information_schema.columns a ON a.table_schema = o.table_schema AND a.table_name = o.table_name AND a.column_name = 'account_id'
+		WHERE o.table_schema = current_schema() AND o.column_name = 'owner_id'
+		ORDER BY o.table_name`); err != nil {
+		return nil, fmt.Errorf("find owned records: %w", err)
+	}
+	moved := map[string]int64{}
+	for _, table := range tables {
+		res, err := tx.Exec(ctx, `UPDATE `+pq.QuoteIdentifier(table)+` SET owner_id = $3 WHERE account_id = $1 AND owner_id = $2`, accountID, from, to)
+		if err != nil {
+			return nil, fmt.Errorf("transfer %s: %w", table, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			moved[table] = n
+		}
+	}
+	return moved, nil
+}

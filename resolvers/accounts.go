@@ -1,0 +1,531 @@
+package resolvers
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"switchboard/crm"
+	"switchboard/graph"
+	"switchboard/graph/model"
+	"switchboard/realtime"
+)
+
+type accountScopeKey struct{}
+
+// WithAccountScope stores the account a request asks to act in: the
+// X-Account-ID header, or accountId in a WebSocket's connection_init.
+func WithAccountScope(ctx context.Context, raw string) context.Context {
+	return context.WithValue(ctx, accountScopeKey{}, strings.TrimSpace(raw))
+}
+
+// requestedAccount returns the account the request asked for, uuid.Nil
+// when it asked for none.
+func requestedAccount(ctx context.Context) (uuid.UUID, error) {
+	raw, _ := ctx.Value(accountScopeKey{}).(string)
+	if raw == "" {
+		return uuid.Nil, nil
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		return uuid.Nil, crm.InvalidInput("X-Account-ID", "is not an account id")
+	}
+	return id, nil
+}
+
+// actor is the caller acting in an account: explicit (an argument), else
+// the request's scope, else the session's current account. The service
+// verifies it on every call.
+func (r *Resolver) actor(ctx context.Context, explicit uuid.UUID) (crm.Actor, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return crm.Actor{}, err
+	}
+	id := explicit
+	if id == uuid.Nil {
+		if id, err = requestedAccount(ctx); err != nil {
+			return crm.Actor{}, err
+		}
+	}
+	if id == uuid.Nil {
+		id = p.Session.AccountID
+	}
+	return crm.Actor{Principal: p, AccountID: id, Client: client(ctx)}, nil
+}
+
+type accountResolver struct{ *Resolver }
+type roleResolver struct{ *Resolver }
+type memberResolver struct{ *Resolver }
+type memberConnectionResolver struct{ *Resolver }
+type activityEntryResolver struct{ *Resolver }
+type activityConnectionResolver struct{ *Resolver }
+type notificationResolver struct{ *Resolver }
+type notificationConnectionResolver struct{ *Resolver }
+
+// Account returns the Account field resolvers.
+func (r *Resolver) Account() graph.AccountResolver { return &accountResolver{r} }
+
+// Role returns the Role field resolvers.
+func (r *Resolver) Role() graph.RoleResolver { return &roleResolver{r} }
+
+// Member returns the Member field resolvers.
+func (r *Resolver) Member() graph.MemberResolver { return &memberResolver{r} }
+
+// MemberConnection returns the MemberConnection field resolvers.
+func (r *Resolver) MemberConnection() graph.MemberConnectionResolver {
+	return &memberConnectionResolver{r}
+}
+
+// ActivityEntry returns the ActivityEntry field resolvers.
+func (r *Resolver) ActivityEntry() graph.ActivityEntryResolver { return &activityEntryResolver{r} }
+
+// ActivityConnection returns the ActivityConnection field resolvers.
+func (r *Resolver) ActivityConnection() graph.ActivityConnectionResolver {
+	return &activityConnectionResolver{r}
+}
+
+// Notification returns the Notification field resolvers.
+func (r *Resolver) Notification() graph.NotificationResolver { return &notificationResolver{r} }
+
+// NotificationConnection returns the NotificationConnection field resolvers.
+func (r *Resolver) NotificationConnection() graph.NotificationConnectionResolver {
+	return &notificationConnectionResolver{r}
+}
+
+func idOrNil(id *uuid.UUID) uuid.UUID {
+	if id == nil {
+		return uuid.Nil
+	}
+	return *id
+}
+
+func (r *queryResolver) Account(ctx context.Context, id *uuid.UUID) (*crm.Account, error) {
+	a, err := r.actor(ctx, idOrNil(id))
+	if err != nil {
+		return nil, err
+	}
+	acct, _, err := r.Accounts.Enter(ctx, a)
+	return acct, err
+}
+
+func (r *userResolver) Accounts(ctx context.Context, obj *crm.User) ([]crm.AccountAccess, error) {
+	p, err := r.viewer(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Resolver.Accounts.Accounts(ctx, p)
+}
+
+// in is the actor acting in the account an Account object stands for.
+func (r *accountResolver) in(ctx context.Context, obj *crm.Account) (crm.Actor, error) {
+	return r.actor(ctx, obj.ID)
+}
+
+func (r *accountResolver) grant(ctx context.Context, obj *crm.Account) (crm.Grant, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return crm.Grant{}, err
+	}
+	_, g, err := r.Accounts.Enter(ctx, a)
+	return g, err
+}
+
+func (r *accountResolver) MyRole(ctx context.Context, obj *crm.Account) (*crm.Role, error) {
+	g, err := r.grant(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return &g.Role, nil
+}
+
+func (r *accountResolver) MyPermissions(ctx context.Context, obj *crm.Account) ([]crm.Permission, error) {
+	g, err := r.grant(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return g.Role.Matrix.Permissions(), nil
+}
+
+func (r *accountResolver) Members(ctx context.Context, obj *crm.Account, first *int, after *string, search *string, status *crm.MembershipStatus) (*crm.MemberPage, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	f := crm.MemberFilter{Search: strings.TrimSpace(deref(search))}
+	if status != nil {
+		f.Status = *status
+	}
+	return r.Accounts.Members(ctx, a, f, pageArgs(first, after))
+}
+
+func (r *accountResolver) Member(ctx context.Context, obj *crm.Account, userID uuid.UUID) (*crm.Member, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.Member(ctx, a, userID)
+}
+
+func (r *accountResolver) Roles(ctx context.Context, obj *crm.Account) ([]crm.Role, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.Roles(ctx, a)
+}
+
+func (r *accountResolver) Role(ctx context.Context, obj *crm.Account, id uuid.UUID) (*crm.Role, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.Role(ctx, a, id)
+}
+
+func (r *accountResolver) Invitations(ctx context.Context, obj *crm.Account) ([]crm.Invitation, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.Invitations(ctx, a)
+}
+
+func (r *accountResolver) IPAllowlist(ctx context.Context, obj *crm.Account) ([]string, error) {
+	g, err := r.grant(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
+		return nil, err
+	}
+	out := make([]string, len(obj.IPAllowlist))
+	for i, p := range obj.IPAllowlist {
+		out[i] = p.String()
+	}
+	return out, nil
+}
+
+func (r *accountResolver) ActivityLimits(ctx context.Context, obj *crm.Account) ([]crm.ActivityLimit, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.ActivityLimits(ctx, a)
+}
+
+func (r *accountResolver) LoginEvents(ctx context.Context, obj *crm.Account, first *int, after *string) (*crm.LoginEventPage, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.LoginEvents(ctx, a, pageArgs(first, after))
+}
+
+func (r *accountResolver) Activity(ctx context.Context, obj *crm.Account, first *int, after *string, filter *model.ActivityFilter) (*crm.ActivityPage, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	var f crm.ActivityFilter
+	if filter != nil {
+		f = crm.ActivityFilter{ActorID: idOrNil(filter.ActorID), Action: deref(filter.Action), Since: filter.Since, Until: filter.Until}
+	}
+	return r.Accounts.Activity(ctx, a, f, pageArgs(first, after))
+}
+
+func (r *accountResolver) Notifications(ctx context.Context, obj *crm.Account, first *int, after *string) (*crm.NotificationPage, error) {
+	a, err := r.in(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.Notifications(ctx, a, pageArgs(first, after))
+}
+
+func (r *roleResolver) BuiltIn(ctx context.Context, obj *crm.Role) (bool, error) {
+	return obj.BuiltIn != "", nil
+}
+
+func (r *roleResolver) Permissions(ctx context.Context, obj *crm.Role) ([]crm.Permission, error) {
+	return obj.Matrix.Permissions(), nil
+}
+
+func (r *memberResolver) Email(ctx context.Context, obj *crm.Member) (*string, error) {
+	if obj.Email == "" {
+		return nil, nil
+	}
+	return &obj.Email, nil
+}
+
+func (r *memberConnectionResolver) Nodes(ctx context.Context, obj *crm.MemberPage) ([]crm.Member, error) {
+	return obj.Members, nil
+}
+
+func (r *memberConnectionResolver) PageInfo(ctx context.Context, obj *crm.MemberPage) (*model.PageInfo, error) {
+	return pageInfo(obj.EndCursor, obj.HasNextPage), nil
+}
+
+func (r *activityEntryResolver) EntityID(ctx context.Context, obj *crm.ActivityEntry) (*uuid.UUID, error) {
+	if obj.EntityID == uuid.Nil {
+		return nil, nil
+	}
+	return &obj.EntityID, nil
+}
+
+func (r *activityEntryResolver) Changes(ctx context.Context, obj *crm.ActivityEntry) (string, error) {
+	b, err := json.Marshal(obj.Changes)
+	return string(b), err
+}
+
+func (r *activityConnectionResolver) Nodes(ctx context.Context, obj *crm.ActivityPage) ([]crm.ActivityEntry, error) {
+	return obj.Entries, nil
+}
+
+func (r *activityConnectionResolver) PageInfo(ctx context.Context, obj *crm.ActivityPage) (*model.PageInfo, error) {
+	return pageInfo(obj.EndCursor, obj.HasNextPage), nil
+}
+
+func (r *notificationResolver) SubjectID(ctx context.Context, obj *crm.Notification) (*uuid.UUID, error) {
+	if obj.SubjectID == uuid.Nil {
+		return nil, nil
+	}
+	return &obj.SubjectID, nil
+}
+
+func (r *notificationConnectionResolver) Nodes(ctx context.Context, obj *crm.NotificationPage) ([]crm.Notification, error) {
+	return obj.Notifications, nil
+}
+
+func (r *notificationConnectionResolver) PageInfo(ctx context.Context, obj *crm.NotificationPage) (*model.PageInfo, error) {
+	return pageInfo(obj.EndCursor, obj.HasNextPage), nil
+}
+
+// Mutations.
+
+func (r *mutationResolver) CreateAccount(ctx context.Context, name string) (*crm.Account, error) {
+	p, err := r.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.CreateAccount(ctx, p, name, client(ctx))
+}
+
+func (r *mutationResolver) SwitchAccount(ctx context.Context, accountID uuid.UUID) (*crm.Session, error) {
+	a, err := r.actor(ctx, accountID)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.SwitchAccount(ctx, a)
+}
+
+func (r *mutationResolver) RenameAccount(ctx context.Context, name string) (*crm.Account, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.RenameAccount(ctx, a, name)
+}
+
+func roleInput(in model.RoleInput) crm.RoleInput {
+	out := crm.RoleInput{Name: in.Name, HiddenFields: in.HiddenFields}
+	for _, p := range in.Permissions {
+		out.Permissions = append(out.Permissions, crm.Permission{Entity: p.Entity, Action: p.Action, Scope: p.Scope})
+	}
+	return out
+}
+
+func (r *mutationResolver) CreateRole(ctx context.Context, in model.RoleInput) (*crm.Role, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.CreateRole(ctx, a, roleInput(in))
+}
+
+func (r *mutationResolver) UpdateRole(ctx context.Context, id uuid.UUID, in model.RoleInput) (*crm.Role, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.UpdateRole(ctx, a, id, roleInput(in))
+}
+
+func (r *mutationResolver) DeleteRole(ctx context.Context, id uuid.UUID) (bool, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Accounts.DeleteRole(ctx, a, id); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) InviteMember(ctx context.Context, email string, roleID uuid.UUID) (*crm.Invitation, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.InviteMember(ctx, a, email, roleID)
+}
+
+func (r *mutationResolver) ResendInvitation(ctx context.Context, id uuid.UUID) (*crm.Invitation, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.ResendInvitation(ctx, a, id)
+}
+
+func (r *mutationResolver) RevokeInvitation(ctx context.Context, id uuid.UUID) (bool, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Accounts.RevokeInvitation(ctx, a, id); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) AcceptInvitation(ctx context.Context, in model.AcceptInvitationInput) (*model.AcceptInvitationPayload, error) {
+	var p *crm.Principal
+	if tokenFrom(ctx) != "" {
+		var err error
+		if p, err = r.principal(ctx); err != nil {
+			return nil, err
+		}
+	}
+	res, err := r.Accounts.AcceptInvitation(ctx, in.Token, p, crm.NewLogin{Name: deref(in.Name), Password: deref(in.Password)}, client(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &model.AcceptInvitationPayload{Account: &res.Account}
+	if res.Auth != nil {
+		out.Auth = authPayload(ctx, res.Auth)
+	}
+	return out, nil
+}
+
+func (r *mutationResolver) UpdateMember(ctx context.Context, userID uuid.UUID, in model.UpdateMemberInput) (*crm.Member, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.UpdateMember(ctx, a, userID, crm.MemberUpdate{RoleID: in.RoleID, Name: in.Name})
+}
+
+func (r *mutationResolver) DeactivateMember(ctx context.Context, userID uuid.UUID) (*crm.Member, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.DeactivateMember(ctx, a, userID)
+}
+
+func (r *mutationResolver) ReactivateMember(ctx context.Context, userID uuid.UUID) (*crm.Member, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.ReactivateMember(ctx, a, userID)
+}
+
+func (r *mutationResolver) RemoveMember(ctx context.Context, userID, transferTo uuid.UUID) (bool, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Accounts.RemoveMember(ctx, a, userID, transferTo); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (r *mutationResolver) SetIPAllowlist(ctx context.Context, cidrs []string) (*crm.Account, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.SetIPAllowlist(ctx, a, cidrs)
+}
+
+func (r *mutationResolver) SetActivityLimit(ctx context.Context, entity crm.Entity, action crm.Action, limit int, period crm.LimitPeriod) (*crm.ActivityLimit, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Accounts.SetActivityLimit(ctx, a, crm.ActivityLimit{Entity: entity, Action: action, Limit: limit, Period: period})
+}
+
+func (r *mutationResolver) RemoveActivityLimit(ctx context.Context, entity crm.Entity, action crm.Action) (bool, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return false, err
+	}
+	if err := r.Accounts.RemoveActivityLimit(ctx, a, entity, action); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// AccountEvents delivers changes to the caller's membership in the
+// connection's account: a new role, then, if access ends, AccessEnded as
+// the last event. Like sessionEvents it subscribes before it reads, so
+// nothing falls in between.
+func (r *subscriptionResolver) AccountEvents(ctx context.Context) (<-chan model.AccountEvent, error) {
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
+	}
+	sub := r.Bus.Subscribe(realtime.MembershipTopic(a.AccountID.String(), a.UserID().String()))
+	if _, _, err := r.Accounts.Enter(ctx, a); err != nil {
+		sub.Close()
+		return nil, err
+	}
+	ch := make(chan model.AccountEvent, 1)
+	go func() {
+		defer close(ch)
+		defer sub.Close()
+		for {
+			var e realtime.Envelope
+			var ok bool
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok = <-sub.C():
+				if !ok {
+					return
+				}
+			}
+			var change crm.MembershipChange
+			if err := json.Unmarshal(e.Data, &change); err != nil {
+				r.Logger.ErrorContext(ctx, "undecodable membership event", "err", err)
+				return
+			}
+			var event model.AccountEvent
+			ended := change.Status != crm.MemberActive
+			if ended {
+				event = &model.AccessEnded{AccountID: change.AccountID, Status: change.Status, Until: change.Until, At: change.At}
+			} else {
+				role, err := r.Accounts.Role(ctx, a, change.RoleID)
+				if err != nil {
+					// The role is not readable any more, or access ended
+					// meanwhile: the next event (or the close) says so.
+					continue
+				}
+				event = &model.RoleChanged{AccountID: change.AccountID, Role: role, At: change.At}
+			}
+			select {
+			case ch <- event:
+			case <-ctx.Done():
+				return
+			}
+			if ended {
+				return
+			}
+		}
+	}()
+	return ch, nil
+}
