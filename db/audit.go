@@ -63,10 +63,8 @@ func (s *AccountService) Activity(ctx context.Context, a crm.Actor, f crm.Activi
 		if err != nil {
 			return fmt.Errorf("activity log: %w", err)
 		}
-		out = &crm.ActivityPage{HasNextPage: len(rows) > page.First}
-		if out.HasNextPage {
-			rows = rows[:page.First]
-		}
+		out = &crm.ActivityPage{}
+		rows, out.HasNextPage = pageOf(rows, page.First)
 		for _, r := range rows {
 			entry := crm.ActivityEntry{ID: r.ID, At: r.At.UTC(), ActorID: r.ActorID, ActorName: r.ActorName, ActorRole: r.ActorRole,
 				Action: r.Action, EntityType: crm.Entity(r.EntityType)}
@@ -153,10 +151,8 @@ func (s *AccountService) Notifications(ctx context.Context, a crm.Actor, page cr
 		if err != nil {
 			return fmt.Errorf("notifications: %w", err)
 		}
-		out = &crm.NotificationPage{HasNextPage: len(rows) > page.First}
-		if out.HasNextPage {
-			rows = rows[:page.First]
-		}
+		out = &crm.NotificationPage{}
+		rows, out.HasNextPage = pageOf(rows, page.First)
 		for _, r := range rows {
 			n := crm.Notification{ID: r.ID, At: r.At.UTC(), Kind: r.Kind, Message: r.Message, ReadAt: r.ReadAt}
 			if r.SubjectID != nil {

@@ -45,3 +45,12 @@ func decodeCursor(s string) (cursor, error) {
 	at := time.Unix(0, n).UTC()
 	return cursor{at: &at, id: u}, nil
 }
+
+// pageOf trims rows read with LIMIT first+1 to one page, and reports
+// whether there is another.
+func pageOf[T any](rows []T, first int) ([]T, bool) {
+	if len(rows) > first {
+		return rows[:first], true
+	}
+	return rows, false
+}

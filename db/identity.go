@@ -740,11 +740,17 @@ func (s *IdentityService) openSecret(sealed []byte, keyID *string, userID uuid.U
 // totpAD binds a sealed TOTP secret to its user.
 func totpAD(userID uuid.UUID) []byte { return []byte("totp:" + userID.String()) }
 
-func evictionNotice(u *userRow, by crm.Client, at time.Time, publicURL string) crm.Email {
-	where := by.Device()
-	if by.IP.IsValid() {
-		where += " at " + by.IP.String()
+// whereFrom says where a client is, for notices: "Firefox 121 on Linux at
+// 203.0.113.7".
+func whereFrom(c crm.Client) string {
+	if c.IP.IsValid() {
+		return c.Device() + " at " + c.IP.String()
 	}
+	return c.Device()
+}
+
+func evictionNotice(u *userRow, by crm.Client, at time.Time, publicURL string) crm.Email {
+	where := whereFrom(by)
 	return crm.Email{
 		To:      u.Email,
 		Subject: "You were signed out: new sign-in to Switchboard",
@@ -945,10 +951,8 @@ type loginEventRow struct {
 }
 
 func loginEventPage(rows []loginEventRow, first int) *crm.LoginEventPage {
-	out := &crm.LoginEventPage{HasNextPage: len(rows) > first}
-	if out.HasNextPage {
-		rows = rows[:first]
-	}
+	out := &crm.LoginEventPage{}
+	rows, out.HasNextPage = pageOf(rows, first)
 	for _, r := range rows {
 		e := crm.LoginEvent{ID: r.ID, At: r.At.UTC(), Email: r.Email, IP: parseIP(r.IP), UserAgent: r.UserAgent,
 			Device: r.Device, Outcome: crm.LoginOutcome(r.Outcome)}

@@ -232,10 +232,7 @@ func invalidateResets(ctx context.Context, tx *Tx, userID uuid.UUID) error {
 }
 
 func passwordChangedNotice(u *userRow, by crm.Client, at time.Time, publicURL string) crm.Email {
-	where := by.Device()
-	if by.IP.IsValid() {
-		where += " at " + by.IP.String()
-	}
+	where := whereFrom(by)
 	return crm.Email{
 		To:      u.Email,
 		Subject: "Your Switchboard password was changed",

@@ -147,9 +147,9 @@ func (s *AccountService) InviteMember(ctx context.Context, a crm.Actor, rawEmail
 	return out, nil
 }
 
-// pendingInvitation loads an invitation of the account in scope for a
-// change; NOT_FOUND if it is another account's.
-func pendingInvitation(ctx context.Context, tx *Tx, accountID, id uuid.UUID) (*invitationRow, error) {
+// loadInvitation reads an invitation of the account in scope for a change;
+// NOT_FOUND if it is another account's.
+func loadInvitation(ctx context.Context, tx *Tx, accountID, id uuid.UUID) (*invitationRow, error) {
 	var inv invitationRow
 	err := tx.Get(ctx, &inv, `SELECT `+invitationColumns+` FROM invitations WHERE account_id = $1 AND id = $2 FOR UPDATE`, accountID, id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -161,20 +161,30 @@ func pendingInvitation(ctx context.Context, tx *Tx, accountID, id uuid.UUID) (*i
 	return &inv, nil
 }
 
+// openInvitation loads an invitation the actor may resend or revoke: one
+// not accepted or revoked yet (an expired one may be renewed).
+func openInvitation(ctx context.Context, tx *Tx, e *entered, id uuid.UUID) (*invitationRow, error) {
+	if err := e.grant.Require(crm.Members, crm.Create, uuid.Nil); err != nil {
+		return nil, err
+	}
+	inv, err := loadInvitation(ctx, tx, e.account.ID, id)
+	if err != nil {
+		return nil, err
+	}
+	if st := inv.status(tx.Now); st == crm.InvitationAccepted || st == crm.InvitationRevoked {
+		return nil, crm.Errorf(crm.CodeConflict, "the invitation was already %s", strings.ToLower(string(st)))
+	}
+	return inv, nil
+}
+
 // ResendInvitation implements crm.AccountService. An expired invitation
 // gets seven more days.
 func (s *AccountService) ResendInvitation(ctx context.Context, a crm.Actor, id uuid.UUID) (*crm.Invitation, error) {
 	var out *crm.Invitation
 	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
-		if err := e.grant.Require(crm.Members, crm.Create, uuid.Nil); err != nil {
-			return err
-		}
-		inv, err := pendingInvitation(ctx, tx, e.account.ID, id)
+		inv, err := openInvitation(ctx, tx, e, id)
 		if err != nil {
 			return err
-		}
-		if st := inv.status(tx.Now); st == crm.InvitationAccepted || st == crm.InvitationRevoked {
-			return crm.Errorf(crm.CodeConflict, "the invitation was already %s", strings.ToLower(string(st)))
 		}
 		role, err := resolveRole(ctx, tx, e.account.ID, inv.roleID())
 		if err != nil {
@@ -202,15 +212,9 @@ func (s *AccountService) ResendInvitation(ctx context.Context, a crm.Actor, id u
 // RevokeInvitation implements crm.AccountService.
 func (s *AccountService) RevokeInvitation(ctx context.Context, a crm.Actor, id uuid.UUID) error {
 	return s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
-		if err := e.grant.Require(crm.Members, crm.Create, uuid.Nil); err != nil {
-			return err
-		}
-		inv, err := pendingInvitation(ctx, tx, e.account.ID, id)
+		inv, err := openInvitation(ctx, tx, e, id)
 		if err != nil {
 			return err
-		}
-		if st := inv.status(tx.Now); st == crm.InvitationAccepted || st == crm.InvitationRevoked {
-			return crm.Errorf(crm.CodeConflict, "the invitation was already %s", strings.ToLower(string(st)))
 		}
 		if err := s.countAction(ctx, tx, e, crm.Members, crm.Create); err != nil {
 			return err
@@ -294,7 +298,7 @@ func (s *AccountService) AcceptInvitation(ctx context.Context, token string, p *
 		if err := tx.setScope(ctx, Scope{UserID: userID, AccountID: ref.AccountID}); err != nil {
 			return err
 		}
-		inv, err := pendingInvitation(ctx, tx, ref.AccountID, ref.InvitationID)
+		inv, err := loadInvitation(ctx, tx, ref.AccountID, ref.InvitationID)
 		if err != nil {
 			return err
 		}

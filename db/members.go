@@ -105,10 +105,8 @@ func (s *AccountService) Members(ctx context.Context, a crm.Actor, f crm.MemberF
 		if err != nil {
 			return fmt.Errorf("list members: %w", err)
 		}
-		out = &crm.MemberPage{HasNextPage: len(rows) > page.First}
-		if out.HasNextPage {
-			rows = rows[:page.First]
-		}
+		out = &crm.MemberPage{}
+		rows, out.HasNextPage = pageOf(rows, page.First)
 		for i := range rows {
 			m, err := rows[i].member(e.grant, tx.Now)
 			if err != nil {
@@ -159,11 +157,8 @@ func (s *AccountService) Member(ctx context.Context, a crm.Actor, userID uuid.UU
 		if err := e.grant.Require(crm.Members, crm.View, userID); err != nil {
 			return err
 		}
-		v, err := loadMember(ctx, tx, e.account.ID, userID, false)
-		if err != nil {
-			return err
-		}
-		out, err = v.member(e.grant, tx.Now)
+		var err error
+		out, err = viewMember(ctx, tx, e, userID)
 		return err
 	})
 	if err != nil {
@@ -188,6 +183,15 @@ func loadMember(ctx context.Context, tx *Tx, accountID, userID uuid.UUID, lock b
 		return nil, fmt.Errorf("load member: %w", err)
 	}
 	return &v, nil
+}
+
+// viewMember reads a member as the actor sees them.
+func viewMember(ctx context.Context, tx *Tx, e *entered, userID uuid.UUID) (crm.Member, error) {
+	v, err := loadMember(ctx, tx, e.account.ID, userID, false)
+	if err != nil {
+		return crm.Member{}, err
+	}
+	return v.member(e.grant, tx.Now)
 }
 
 // actOn loads the target of a change to a membership and applies the rules
@@ -331,11 +335,7 @@ func (s *AccountService) UpdateMember(ctx context.Context, a crm.Actor, userID u
 				return err
 			}
 		}
-		v, err := loadMember(ctx, tx, e.account.ID, userID, false)
-		if err != nil {
-			return err
-		}
-		out, err = v.member(e.grant, tx.Now)
+		out, err = viewMember(ctx, tx, e, userID)
 		return err
 	})
 	if err != nil {
@@ -395,11 +395,7 @@ func (s *AccountService) setStatus(ctx context.Context, a crm.Actor, userID uuid
 		if err := logActivity(ctx, tx, e, "member."+verb+"d", crm.Members, userID, map[string]crm.Change{"status": {From: from, To: to}}); err != nil {
 			return err
 		}
-		v, err := loadMember(ctx, tx, e.account.ID, userID, false)
-		if err != nil {
-			return err
-		}
-		out, err = v.member(e.grant, tx.Now)
+		out, err = viewMember(ctx, tx, e, userID)
 		return err
 	})
 	if err != nil {

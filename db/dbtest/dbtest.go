@@ -232,12 +232,18 @@ func quote(ident string) string {
 	return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"`
 }
 
+// newName names a test database after its creation time (so dropStale can
+// tell abandoned ones) and a random suffix.
+func newName() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s%d_%s", clonePrefix, time.Now().Unix(), hex.EncodeToString(b[:]))
+}
+
 // clone creates a fresh database from the template and returns its name and
 // URL.
 func (h *harness) clone(ctx context.Context) (name, url string, err error) {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name = fmt.Sprintf("%s%d_%s", clonePrefix, time.Now().Unix(), hex.EncodeToString(b[:]))
+	name = newName()
 	admin, err := sqlx.Open("postgres", h.adminURL)
 	if err != nil {
 		return "", "", err
@@ -291,9 +297,7 @@ func New(t testing.TB) Database {
 func NewEmpty(t testing.TB) Database {
 	t.Helper()
 	h := get(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := fmt.Sprintf("%s%d_%s", clonePrefix, time.Now().Unix(), hex.EncodeToString(b[:]))
+	name := newName()
 	url, err := pgboot.EnsureDatabase(t.Context(), h.adminURL, name)
 	if err != nil {
 		t.Fatalf("test database: %v", err)
