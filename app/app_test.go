@@ -39,4 +39,8 @@ func TestSeedDemo(t *testing.T) {
 	if err != nil || res.Token == "" {
 		t.Fatalf("demo sign-in: %v", err)
 	}
+	accounts, err := a.Accounts.Accounts(t.Context(), &crm.Principal{User: *res.User, Session: *res.Session})
+	if err != nil || len(accounts) != 2 {
+		t.Fatalf("the demo login has %d accounts (%v), want 2", len(accounts), err)
+	}
 }
