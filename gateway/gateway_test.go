@@ -353,8 +353,50 @@ type blockingQuery struct {
 
 func (q blockingQuery) ServerInfo(ctx context.Context) (*model.ServerInfo, error) {
 	close(q.r.entered)
-	<-q.r.release
+	select {
+	case <-q.r.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	return q.QueryResolver.ServerInfo(ctx)
+}
+
+func TestOperationTimeout(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{})
+	srv := gatewaytest.Start(t, gatewaytest.Options{
+		Env: map[string]string{"SWITCHBOARD_OPERATION_TIMEOUT": "200ms"},
+		Root: func(real *resolvers.Resolver) graph.ResolverRoot {
+			return blockingResolvers{real, entered, make(chan struct{})} // never released
+		},
+	})
+	r := srv.Post(t, gatewaytest.Request{Query: `{ serverInfo { version } }`})
+	if codes := r.Codes(); len(codes) != 1 || codes[0] != resolvers.CodeTimeout {
+		t.Fatalf("codes %v, want [%s]", codes, resolvers.CodeTimeout)
+	}
+}
+
+func TestWebSocketLimits(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{Env: map[string]string{
+		"SWITCHBOARD_WS_INIT_TIMEOUT": "200ms",
+		"SWITCHBOARD_WS_MAX_MESSAGE":  "1024",
+	}})
+	// A client that never says connection_init is dropped.
+	silent, err := srv.TryDialWS(t.Context(), gatewaytest.GraphQLTransportWS, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, reason, err := silent.CloseStatus(5 * time.Second); err != nil || code != websocket.StatusProtocolError {
+		t.Fatalf("silent client: %d %q %v", code, reason, err)
+	}
+	// A message over the limit closes the socket.
+	ws := srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, nil)
+	ws.Ack()
+	ws.Subscribe("big", gatewaytest.Request{Query: `{ __typename }`, Variables: map[string]any{"pad": strings.Repeat("x", 2048)}})
+	if code, reason, err := ws.CloseStatus(5 * time.Second); err != nil || code != websocket.StatusMessageTooBig {
+		t.Fatalf("oversized message: %d %q %v", code, reason, err)
+	}
 }
 
 func TestShutdownFinishesRequestsInFlight(t *testing.T) {

@@ -151,6 +151,7 @@ type ComplexityRoot struct {
 		ID        func(childComplexity int) int
 		IP        func(childComplexity int) int
 		Outcome   func(childComplexity int) int
+		SessionID func(childComplexity int) int
 		UserAgent func(childComplexity int) int
 	}
 
@@ -329,6 +330,8 @@ type ActivityEntryResolver interface {
 }
 type LoginEventResolver interface {
 	IP(ctx context.Context, obj *crm.LoginEvent) (*string, error)
+
+	SessionID(ctx context.Context, obj *crm.LoginEvent) (*uuid.UUID, error)
 }
 type LoginEventConnectionResolver interface {
 	Nodes(ctx context.Context, obj *crm.LoginEventPage) ([]crm.LoginEvent, error)
@@ -842,6 +845,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.LoginEvent.Outcome(childComplexity), true
+	case "LoginEvent.sessionId":
+		if e.ComplexityRoot.LoginEvent.SessionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.LoginEvent.SessionID(childComplexity), true
 	case "LoginEvent.userAgent":
 		if e.ComplexityRoot.LoginEvent.UserAgent == nil {
 			break
@@ -1871,6 +1880,8 @@ func (ec *executionContext) childFields_LoginEvent(ctx context.Context, field gr
 		return ec.fieldContext_LoginEvent_userAgent(ctx, field)
 	case "outcome":
 		return ec.fieldContext_LoginEvent_outcome(ctx, field)
+	case "sessionId":
+		return ec.fieldContext_LoginEvent_sessionId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type LoginEvent", field.Name)
 }
@@ -4606,6 +4617,29 @@ func (ec *executionContext) _LoginEvent_outcome(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_LoginEvent_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("LoginEvent", field, false, false, "LoginOutcome")
+}
+
+func (ec *executionContext) _LoginEvent_sessionId(ctx context.Context, field graphql.CollectedField, obj *crm.LoginEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_LoginEvent_sessionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.LoginEvent().SessionID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_LoginEvent_sessionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("LoginEvent", field, true, true, "ID")
 }
 
 func (ec *executionContext) _LoginEventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.LoginEventPage) (ret graphql.Marshaler) {
@@ -9790,6 +9824,12 @@ func (ec *executionContext) _LoginEvent(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "sessionId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._LoginEvent_sessionId(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

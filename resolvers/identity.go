@@ -213,6 +213,13 @@ func (r *loginEventResolver) IP(ctx context.Context, obj *crm.LoginEvent) (*stri
 	return ipString(obj.IP), nil
 }
 
+func (r *loginEventResolver) SessionID(ctx context.Context, obj *crm.LoginEvent) (*uuid.UUID, error) {
+	if obj.SessionID == uuid.Nil {
+		return nil, nil
+	}
+	return &obj.SessionID, nil
+}
+
 func (r *loginEventConnectionResolver) Nodes(ctx context.Context, obj *crm.LoginEventPage) ([]crm.LoginEvent, error) {
 	return obj.Events, nil
 }

@@ -12,6 +12,7 @@ import (
 	"switchboard/gateway"
 	"switchboard/gateway/gatewaytest"
 	"switchboard/mail/mailtest"
+	"switchboard/secrets"
 )
 
 func TestSignUpCreatesLoginAccountAndSession(t *testing.T) {
@@ -251,10 +252,11 @@ func TestLoginLog(t *testing.T) {
 
 	type event struct {
 		Outcome, Device string
-		IP              *string
+		IP, SessionID   *string
 	}
 	var page struct {
 		Me struct {
+			Session     struct{ ID string }
 			LoginEvents struct {
 				Nodes    []event
 				PageInfo struct {
@@ -264,10 +266,13 @@ func TestLoginLog(t *testing.T) {
 			}
 		}
 	}
-	srv.Post(t, gatewaytest.Request{Query: `{ me { loginEvents(first: 2) { nodes { outcome device ip } pageInfo { endCursor hasNextPage } } } }`, Header: bearer(tok)}).Decode(t, &page)
+	srv.Post(t, gatewaytest.Request{Query: `{ me { session { id } loginEvents(first: 2) { nodes { outcome device ip sessionId } pageInfo { endCursor hasNextPage } } } }`, Header: bearer(tok)}).Decode(t, &page)
 	got := page.Me.LoginEvents
 	if len(got.Nodes) != 2 || got.Nodes[0].Outcome != "SUCCESS" || got.Nodes[1].Outcome != "WRONG_PASSWORD" {
 		t.Fatalf("newest first: %+v", got.Nodes)
+	}
+	if got.Nodes[0].SessionID == nil || *got.Nodes[0].SessionID != page.Me.Session.ID || got.Nodes[1].SessionID != nil {
+		t.Fatalf("session ids: %+v, session %s", got.Nodes, page.Me.Session.ID)
 	}
 	if got.Nodes[1].Device != "curl/8.5.0" || got.Nodes[1].IP == nil || *got.Nodes[1].IP != "198.51.100.7" {
 		t.Fatalf("device or address not recorded: %+v", got.Nodes[1])
@@ -454,4 +459,31 @@ func TestIdleAndAbsoluteExpiry(t *testing.T) {
 	}
 	clock.Advance(20 * time.Minute)
 	onlyCode(t, me(t, srv, tok), "SESSION_EXPIRED")
+}
+
+// TestRehashOnLogin: a password hashed with older parameters is re-hashed
+// with the current ones at the next successful sign-in.
+func TestRehashOnLogin(t *testing.T) {
+	t.Parallel()
+	database := dbtest.New(t)
+	old := gatewaytest.Start(t, gatewaytest.Options{HashParams: cheapHash, Database: database})
+	email := newEmail(t)
+	signUp(t, old, email)
+	stronger := &secrets.Argon2Params{MemoryKiB: 128, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
+	current := gatewaytest.Start(t, gatewaytest.Options{HashParams: stronger, Database: database})
+	hashOf := func() string {
+		var h string
+		if err := superuser(t, current).Get(&h, `SELECT password_hash FROM users WHERE email = $1`, email); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if !strings.Contains(hashOf(), "m=64,t=1") {
+		t.Fatalf("fixture: %s", hashOf())
+	}
+	login(t, current, email, nil)
+	if !strings.Contains(hashOf(), "m=128,t=2,p=1") {
+		t.Fatalf("not re-hashed: %s", hashOf())
+	}
+	login(t, current, email, nil) // and the new hash verifies
 }
