@@ -101,12 +101,32 @@ func idOrNil(id *uuid.UUID) uuid.UUID {
 	return *id
 }
 
+// enter verifies the actor's scope once per operation and account.
+func (r *Resolver) enter(ctx context.Context, a crm.Actor) (*crm.Account, crm.Grant, error) {
+	memo, _ := ctx.Value(authMemoKey{}).(*authMemo)
+	if memo == nil {
+		return r.Accounts.Enter(ctx, a)
+	}
+	memo.mu.Lock()
+	if memo.entered == nil {
+		memo.entered = map[uuid.UUID]*enteredMemo{}
+	}
+	e := memo.entered[a.AccountID]
+	if e == nil {
+		e = &enteredMemo{}
+		memo.entered[a.AccountID] = e
+	}
+	memo.mu.Unlock()
+	e.once.Do(func() { e.account, e.grant, e.err = r.Accounts.Enter(ctx, a) })
+	return e.account, e.grant, e.err
+}
+
 func (r *queryResolver) Account(ctx context.Context, id *uuid.UUID) (*crm.Account, error) {
 	a, err := r.actor(ctx, idOrNil(id))
 	if err != nil {
 		return nil, err
 	}
-	acct, _, err := r.Accounts.Enter(ctx, a)
+	acct, _, err := r.enter(ctx, a)
 	return acct, err
 }
 
@@ -128,7 +148,7 @@ func (r *accountResolver) grant(ctx context.Context, obj *crm.Account) (crm.Gran
 	if err != nil {
 		return crm.Grant{}, err
 	}
-	_, g, err := r.Accounts.Enter(ctx, a)
+	_, g, err := r.enter(ctx, a)
 	return g, err
 }
 

@@ -96,6 +96,19 @@ type authMemo struct {
 	once sync.Once
 	p    *crm.Principal
 	err  error
+
+	// entered remembers, per account, the verified scope of this
+	// operation, so that fields of one Account object do not verify it
+	// again each.
+	mu      sync.Mutex
+	entered map[uuid.UUID]*enteredMemo
+}
+
+type enteredMemo struct {
+	once    sync.Once
+	account *crm.Account
+	grant   crm.Grant
+	err     error
 }
 
 type authMemoKey struct{}
