@@ -262,6 +262,7 @@ type ComplexityRoot struct {
 	}
 
 	Session struct {
+		AccountID     func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
 		Device        func(childComplexity int) int
 		ExpiresAt     func(childComplexity int) int
@@ -390,6 +391,8 @@ type RoleResolver interface {
 }
 type SessionResolver interface {
 	IP(ctx context.Context, obj *crm.Session) (*string, error)
+
+	AccountID(ctx context.Context, obj *crm.Session) (*uuid.UUID, error)
 }
 type SubscriptionResolver interface {
 	Heartbeat(ctx context.Context, seconds int) (<-chan *model.Heartbeat, error)
@@ -1399,6 +1402,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ServerInfo.Version(childComplexity), true
 
+	case "Session.accountId":
+		if e.ComplexityRoot.Session.AccountID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Session.AccountID(childComplexity), true
 	case "Session.createdAt":
 		if e.ComplexityRoot.Session.CreatedAt == nil {
 			break
@@ -2034,6 +2043,8 @@ func (ec *executionContext) childFields_Session(ctx context.Context, field graph
 		return ec.fieldContext_Session_device(ctx, field)
 	case "userAgent":
 		return ec.fieldContext_Session_userAgent(ctx, field)
+	case "accountId":
+		return ec.fieldContext_Session_accountId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Session", field.Name)
 }
@@ -7076,6 +7087,29 @@ func (ec *executionContext) fieldContext_Session_userAgent(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Session", field, false, false, "String")
 }
 
+func (ec *executionContext) _Session_accountId(ctx context.Context, field graphql.CollectedField, obj *crm.Session) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Session_accountId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Session().AccountID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Session_accountId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Session", field, true, true, "ID")
+}
+
 func (ec *executionContext) _SessionEvicted_reason(ctx context.Context, field graphql.CollectedField, obj *model.SessionEvicted) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10693,6 +10727,12 @@ func (ec *executionContext) _Session(ctx context.Context, sel ast.SelectionSet, 
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "accountId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Session_accountId(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

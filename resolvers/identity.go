@@ -209,6 +209,13 @@ func (r *sessionResolver) IP(ctx context.Context, obj *crm.Session) (*string, er
 	return ipString(obj.IP), nil
 }
 
+func (r *sessionResolver) AccountID(ctx context.Context, obj *crm.Session) (*uuid.UUID, error) {
+	if obj.AccountID == uuid.Nil {
+		return nil, nil
+	}
+	return &obj.AccountID, nil
+}
+
 func (r *loginEventResolver) IP(ctx context.Context, obj *crm.LoginEvent) (*string, error) {
 	return ipString(obj.IP), nil
 }
