@@ -16,19 +16,15 @@ const maxActionFilter = 100
 
 // Activity implements crm.AccountService.
 func (s *AccountService) Activity(ctx context.Context, a crm.Actor, f crm.ActivityFilter, page crm.PageArgs) (*crm.ActivityPage, error) {
-	page, err := page.Check()
-	if err != nil {
-		return nil, err
-	}
 	if len(f.Action) > maxActionFilter {
 		return nil, crm.InvalidInput("action", "at most %d characters", maxActionFilter)
 	}
 	if f.Since != nil && f.Until != nil && f.Until.Before(*f.Since) {
 		return nil, crm.InvalidInput("until", "must not be before since")
 	}
-	after, err := decodeCursor(page.After)
+	page, after, err := timePage(page)
 	if err != nil {
-		return nil, crm.InvalidInput("after", "is not a cursor from this list")
+		return nil, err
 	}
 	var out *crm.ActivityPage
 	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
@@ -90,13 +86,9 @@ func (s *AccountService) Activity(ctx context.Context, a crm.Actor, f crm.Activi
 // LoginEvents implements crm.AccountService: sign-ins of the account's
 // members since they joined, and the account's allowlist refusals.
 func (s *AccountService) LoginEvents(ctx context.Context, a crm.Actor, page crm.PageArgs) (*crm.LoginEventPage, error) {
-	page, err := page.Check()
+	page, after, err := timePage(page)
 	if err != nil {
 		return nil, err
-	}
-	after, err := decodeCursor(page.After)
-	if err != nil {
-		return nil, crm.InvalidInput("after", "is not a cursor from this list")
 	}
 	var out *crm.LoginEventPage
 	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
@@ -126,13 +118,9 @@ func (s *AccountService) LoginEvents(ctx context.Context, a crm.Actor, page crm.
 
 // Notifications implements crm.AccountService.
 func (s *AccountService) Notifications(ctx context.Context, a crm.Actor, page crm.PageArgs) (*crm.NotificationPage, error) {
-	page, err := page.Check()
+	page, after, err := timePage(page)
 	if err != nil {
 		return nil, err
-	}
-	after, err := decodeCursor(page.After)
-	if err != nil {
-		return nil, crm.InvalidInput("after", "is not a cursor from this list")
 	}
 	var out *crm.NotificationPage
 	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"switchboard/crm"
 )
 
 // cursor is a position in a list ordered by (time, id) descending. It is
@@ -53,4 +55,18 @@ func pageOf[T any](rows []T, first int) ([]T, bool) {
 		return rows[:first], true
 	}
 	return rows, false
+}
+
+// timePage validates a page request over a list ordered by (time, id) and
+// decodes its cursor.
+func timePage(p crm.PageArgs) (crm.PageArgs, cursor, error) {
+	p, err := p.Check()
+	if err != nil {
+		return p, cursor{}, err
+	}
+	after, err := decodeCursor(p.After)
+	if err != nil {
+		return p, cursor{}, crm.InvalidInput("after", "is not a cursor from this list")
+	}
+	return p, after, nil
 }

@@ -908,13 +908,9 @@ func (s *IdentityService) CheckSessions(ctx context.Context, ids []uuid.UUID) ([
 
 // LoginEvents implements crm.IdentityService.
 func (s *IdentityService) LoginEvents(ctx context.Context, p *crm.Principal, page crm.PageArgs) (*crm.LoginEventPage, error) {
-	page, err := page.Check()
+	page, after, err := timePage(page)
 	if err != nil {
 		return nil, err
-	}
-	after, err := decodeCursor(page.After)
-	if err != nil {
-		return nil, crm.InvalidInput("after", "is not a cursor from this list")
 	}
 	var out *crm.LoginEventPage
 	err = s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {

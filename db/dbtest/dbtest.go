@@ -266,6 +266,16 @@ func (h *harness) drop(name string) error {
 	return err
 }
 
+// owned drops the database when the test ends.
+func (h *harness) owned(t testing.TB, name, url string) Database {
+	t.Cleanup(func() {
+		if err := h.drop(name); err != nil {
+			t.Logf("drop test database %s: %v", name, err)
+		}
+	})
+	return Database{Name: name, URL: url}
+}
+
 // Database is a database of a test's own, dropped when the test ends.
 type Database struct {
 	Name string
@@ -284,12 +294,7 @@ func New(t testing.TB) Database {
 	if err != nil {
 		t.Fatalf("test database: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := h.drop(name); err != nil {
-			t.Logf("drop test database %s: %v", name, err)
-		}
-	})
-	return Database{Name: name, URL: url}
+	return h.owned(t, name, url)
 }
 
 // NewEmpty creates an empty, unmigrated database for this test (for tests of
@@ -302,12 +307,7 @@ func NewEmpty(t testing.TB) Database {
 	if err != nil {
 		t.Fatalf("test database: %v", err)
 	}
-	t.Cleanup(func() {
-		if err := h.drop(name); err != nil {
-			t.Logf("drop test database %s: %v", name, err)
-		}
-	})
-	return Database{Name: name, URL: url}
+	return h.owned(t, name, url)
 }
 
 // Open connects to d with the given options and closes the pool when the
