@@ -20,7 +20,7 @@ test:
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
 
 lint:
-	@out=$$(gofmt -l $$($(GO) list -f '{{.Dir}}' ./...)); \
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.data/*' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 

@@ -53,7 +53,9 @@ func TestSwitcherAndScope(t *testing.T) {
 	if account("") != w.A || account(side) != side {
 		t.Fatal("X-Account-ID does not pick the scope")
 	}
-	var sw struct{ SwitchAccount struct{ ID, AccountID string } }
+	var sw struct {
+		SwitchAccount struct{ ID, AccountID string }
+	}
 	w.as(t, w.adminA, "", `mutation($a: ID!) { switchAccount(accountId: $a) { id accountId } }`, map[string]any{"a": side}).Decode(t, &sw)
 	if sw.SwitchAccount.AccountID != side || account("") != side {
 		t.Fatal("switchAccount did not change the session's current account")
