@@ -89,7 +89,7 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 			return nil, err
 		}
 	}
-	queue, err := jobs.New(database.Pool(), jobs.Options{Mailer: mailer, Box: box, Logger: logger, PollInterval: cfg.JobPollInterval})
+	queue, err := jobs.New(database.Pool(), jobs.Options{Mailer: mailer, Box: box, Logger: logger, PollInterval: cfg.JobPollInterval, Pruner: database})
 	if err != nil {
 		return nil, err
 	}

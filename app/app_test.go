@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"switchboard/app"
 	"switchboard/crm"
@@ -42,5 +45,34 @@ func TestSeedDemo(t *testing.T) {
 	accounts, err := a.Accounts.Accounts(t.Context(), &crm.Principal{User: *res.User, Session: *res.Session})
 	if err != nil || len(accounts) != 2 {
 		t.Fatalf("the demo login has %d accounts (%v), want 2", len(accounts), err)
+	}
+}
+
+// TestExpiredRowsArePruned: the job queue's leader prunes expired rows on
+// start (and hourly).
+func TestExpiredRowsArePruned(t *testing.T) {
+	t.Parallel()
+	database := dbtest.New(t)
+	conn, err := sqlx.Open("postgres", database.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// In place before the process starts, so the prune at start sees it.
+	conn.MustExec(`INSERT INTO login_throttles (key, failures, last_failure_at) VALUES ('email:long-ago@example.com', 3, now() - interval '3 days')`)
+	gatewaytest.Start(t, gatewaytest.Options{Database: database})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var n int
+		if err := conn.Get(&n, `SELECT count(*) FROM login_throttles WHERE key = 'email:long-ago@example.com'`); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("expired failure count still there after 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -32,6 +32,13 @@ type Options struct {
 	PollInterval time.Duration
 	// Workers is how many jobs run at once in this process.
 	Workers int
+	// Pruner deletes expired rows; one process at a time runs it hourly.
+	Pruner Pruner
+}
+
+// Pruner deletes what has expired (db.DB implements it).
+type Pruner interface {
+	Prune(ctx context.Context) (int64, error)
 }
 
 // Queue inserts and works jobs.
@@ -56,7 +63,17 @@ func New(pool *sql.DB, opts Options) (*Queue, error) {
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &emailWorker{mailer: opts.Mailer, box: opts.Box})
+	var periodic []*river.PeriodicJob
+	if opts.Pruner != nil {
+		river.AddWorker(workers, &pruneWorker{pruner: opts.Pruner, log: opts.Logger})
+		// River's leader runs periodic jobs, so processes do not prune at
+		// once.
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return PruneArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}))
+	}
 	client, err := river.NewClient(riverdatabasesql.New(pool), &river.Config{
+		PeriodicJobs:      periodic,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opts.Workers}},
 		Workers:           workers,
 		FetchPollInterval: opts.PollInterval,
@@ -116,6 +133,26 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[EmailArgs]) error
 	err = w.mailer.Send(ctx, crm.Email{To: job.Args.To, Subject: job.Args.Subject, Text: string(text)})
 	if errors.Is(err, mail.ErrInvalidMessage) {
 		return river.JobCancel(err)
+	}
+	return err
+}
+
+// PruneArgs is the hourly clean-up of expired rows.
+type PruneArgs struct{}
+
+// Kind names the job in River's table.
+func (PruneArgs) Kind() string { return "prune_expired" }
+
+type pruneWorker struct {
+	river.WorkerDefaults[PruneArgs]
+	pruner Pruner
+	log    *slog.Logger
+}
+
+func (w *pruneWorker) Work(ctx context.Context, job *river.Job[PruneArgs]) error {
+	n, err := w.pruner.Prune(ctx)
+	if err == nil && n > 0 {
+		w.log.Info("pruned expired rows", "rows", n)
 	}
 	return err
 }
