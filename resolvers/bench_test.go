@@ -1,10 +1,12 @@
 package resolvers_test
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -128,4 +130,51 @@ func BenchmarkMeDuringLoginStorm(b *testing.B) {
 	b.ReportMetric(percentile(idle, 99), "idle-me-p99-ms")
 	b.ReportMetric(float64(succeeded)/float64(b.N), "logins-ok/storm")
 	b.ReportMetric(float64(shed)/float64(b.N), "logins-shed/storm")
+}
+
+// BenchmarkFailedSignInTiming compares how long a wrong password and an
+// unknown email take to refuse, with real argon2id cost: an attacker must
+// not tell them apart by timing. Each known login gets at most four wrong
+// guesses, so the brute-force backoff never answers early.
+//
+//	make bench BENCH=FailedSignInTiming BENCHTIME=100x BENCHCOUNT=5
+// ipSeq hands out client addresses no other attempt used.
+var ipSeq atomic.Int64
+
+func BenchmarkFailedSignInTiming(b *testing.B) {
+	srv := gatewaytest.Start(b, gatewaytest.Options{Logger: slog.New(slog.DiscardHandler), Env: proxied})
+	for _, tc := range []struct {
+		name  string
+		known bool
+	}{{"wrong-password", true}, {"unknown-email", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var users []string
+			if tc.known {
+				for range (b.N + 3) / 4 {
+					users = append(users, newEmail(b))
+					signUp(b, srv, users[len(users)-1])
+				}
+			}
+			samples := make([]time.Duration, 0, b.N)
+			for i := range b.N {
+				email := newEmail(b)
+				if tc.known {
+					email = users[i/4]
+				}
+				// A fresh address each time: the per-address count must
+				// not answer early either.
+				n := ipSeq.Add(1)
+				ip := fmt.Sprintf("10.%d.%d.%d", n/65536%256, n/256%256, n%256)
+				start := time.Now()
+				r := srv.Post(b, loginRequest(email, "not the password at all", nil, from(nil, ip)))
+				samples = append(samples, time.Since(start))
+				if len(r.Errors) != 1 || r.Errors[0].Code() != "UNAUTHENTICATED" {
+					b.Fatalf("attempt %d: %+v", i, r.Errors)
+				}
+			}
+			slices.Sort(samples)
+			b.ReportMetric(percentile(samples, 50), "p50-ms")
+			b.ReportMetric(percentile(samples, 99), "p99-ms")
+		})
+	}
 }
