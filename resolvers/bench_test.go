@@ -138,6 +138,7 @@ func BenchmarkMeDuringLoginStorm(b *testing.B) {
 // guesses, so the brute-force backoff never answers early.
 //
 //	make bench BENCH=FailedSignInTiming BENCHTIME=100x BENCHCOUNT=5
+//
 // ipSeq hands out client addresses no other attempt used.
 var ipSeq atomic.Int64
 
