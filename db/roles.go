@@ -99,13 +99,7 @@ func (s *AccountService) CreateRole(ctx context.Context, a crm.Actor, in crm.Rol
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
-		if err := mayGrant(e, role); err != nil {
-			return err
-		}
-		if err := s.countAction(ctx, tx, e, crm.Settings, crm.Edit); err != nil {
-			return err
-		}
-		perms, err := encodePermissions(m)
+		perms, err := s.roleWrite(ctx, tx, e, role)
 		if err != nil {
 			return err
 		}
@@ -123,6 +117,19 @@ func (s *AccountService) CreateRole(ctx context.Context, a crm.Actor, in crm.Rol
 		return nil, err
 	}
 	return &role, nil
+}
+
+// roleWrite is what creating and replacing a custom role share: the role
+// may not exceed the writer's own, the write counts against activity
+// limits, and the matrix is stored as JSON.
+func (s *AccountService) roleWrite(ctx context.Context, tx *Tx, e *entered, role crm.Role) ([]byte, error) {
+	if err := mayGrant(e, role); err != nil {
+		return nil, err
+	}
+	if err := s.countAction(ctx, tx, e, crm.Settings, crm.Edit); err != nil {
+		return nil, err
+	}
+	return encodePermissions(role.Matrix)
 }
 
 // permissionSummary is a compact, readable form of a matrix for the log.
@@ -159,13 +166,7 @@ func (s *AccountService) UpdateRole(ctx context.Context, a crm.Actor, id uuid.UU
 		if e.grant.Role.ID == id {
 			return crm.Forbidden("you cannot change the role you hold")
 		}
-		if err := mayGrant(e, role); err != nil {
-			return err
-		}
-		if err := s.countAction(ctx, tx, e, crm.Settings, crm.Edit); err != nil {
-			return err
-		}
-		perms, err := encodePermissions(m)
+		perms, err := s.roleWrite(ctx, tx, e, role)
 		if err != nil {
 			return err
 		}
