@@ -61,8 +61,9 @@ type AccountAccess struct {
 	Current          bool
 }
 
-// Member is one member of an account as another member sees it. Fields the
-// viewer's role hides are zero and listed in HiddenFields.
+// Member is one member of an account as another member sees it.
+// HiddenFields lists the fields the viewer's role hides, which responses
+// show as null.
 type Member struct {
 	UserID           uuid.UUID
 	Name             string
@@ -120,6 +121,14 @@ type Invitation struct {
 
 // InvitationTTL is how long an invitation link works.
 const InvitationTTL = 7 * 24 * time.Hour
+
+// Limits on what one account holds, so that every list of them is bounded.
+const (
+	MaxCustomRoles = 100
+	// MaxListedInvitations is how many pending invitations an account may
+	// have at once (they are listed in one page).
+	MaxListedInvitations = 200
+)
 
 // NewLogin is what a person without a login gives when accepting an
 // invitation: the email comes from the invitation.

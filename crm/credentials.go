@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	_ "embed" // the common-password list
-	"net/mail"
 	"strings"
 	"unicode/utf8"
 )
@@ -16,29 +15,6 @@ const (
 	MaxPasswordLen = 256
 	MaxNameLen     = 200
 )
-
-// NormalizeEmail trims and lower-cases an address and checks it: one plain
-// addr-spec (no display name), at most 254 characters, a dot in the domain.
-// Emails are unique case-insensitively, so the stored form is lower case.
-func NormalizeEmail(field, raw string) (string, error) {
-	email := strings.ToLower(strings.TrimSpace(raw))
-	switch {
-	case email == "":
-		return "", InvalidInput(field, "enter an email address")
-	case len(email) > MaxEmailLen:
-		return "", InvalidInput(field, "an email address has at most %d characters", MaxEmailLen)
-	}
-	addr, err := mail.ParseAddress(email)
-	if err != nil || addr.Address != email || addr.Name != "" {
-		return "", InvalidInput(field, "%q is not an email address", raw)
-	}
-	at := strings.LastIndexByte(email, '@')
-	domain := email[at+1:]
-	if !strings.Contains(domain, ".") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.ContainsAny(email, " \t\r\n") {
-		return "", InvalidInput(field, "%q is not an email address", raw)
-	}
-	return email, nil
-}
 
 // CleanName trims a person's or an account's name and checks it is present
 // and not too long.

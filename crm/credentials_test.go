@@ -21,6 +21,24 @@ func TestNormalizeEmail(t *testing.T) {
 		{"pat @example.com", "", false},
 		{strings.Repeat("a", 243) + "@example.com", "", false}, // 255 characters
 		{strings.Repeat("a", 242) + "@example.com", strings.Repeat("a", 242) + "@example.com", true},
+		// Look-alikes of pat@example.com are either the same login or
+		// refused.
+		{"ｐａｔ@example.com", "pat@example.com", true},                // full-width forms fold
+		{"pat@EXAMPLE.com", "pat@example.com", true},                // domains compare in lower case
+		{"p\u0430t@example.com", "", false},                         // Cyrillic а among Latin letters
+		{"pat@ex\u0430mple.com", "", false},                         // the same in the domain
+		{"\u0440\u0430\u0455@example.com", "", false},               // all Cyrillic, imitating "pas"
+		{"p\u200bat@example.com", "", false},                        // zero-width space
+		{"\u202etap@example.com", "", false},                        // right-to-left override
+		{"pat\u2066@example.com", "", false},                        // bidirectional isolate
+		{"e\u0301lise@example.com", "\u00e9lise@example.com", true}, // decomposed é composes
+		{"\u00c9lise@example.com", "\u00e9lise@example.com", true},
+		{"\u0438\u0432\u0430\u043d@example.com", "\u0438\u0432\u0430\u043d@example.com", true}, // Cyrillic name, not an imitation
+		{"pat@b\u00fccher.example", "pat@xn--bcher-kva.example", true},                         // IDN domains in their ASCII form
+		{"\"pat\"@example.com", "", false},
+		{"pat.@example.com", "", false},
+		{"pat\x00@example.com", "", false},
+		{"pat\xff@example.com", "", false},
 	} {
 		got, err := NormalizeEmail("email", tc.in)
 		if tc.ok && (err != nil || got != tc.want) {

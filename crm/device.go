@@ -71,15 +71,4 @@ func DescribeDevice(userAgent string) string {
 
 // TruncateUserAgent bounds a User-Agent to MaxUserAgentLen bytes without
 // splitting a character.
-func TruncateUserAgent(ua string) string {
-	if len(ua) <= MaxUserAgentLen {
-		return ua
-	}
-	cut := MaxUserAgentLen
-	for cut > 0 && !utf8RuneStart(ua[cut]) {
-		cut--
-	}
-	return ua[:cut]
-}
-
-func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+func TruncateUserAgent(ua string) string { return truncateUTF8(ua, MaxUserAgentLen) }

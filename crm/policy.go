@@ -298,15 +298,30 @@ func (g Grant) Require(e Entity, a Action, owner uuid.UUID) error {
 
 func describeEntity(e Entity, owner, self uuid.UUID) string {
 	name := strings.ToLower(string(e))
-	if owner != uuid.Nil && owner != self && e.HasOwner() {
-		return name + " of other members"
+	switch {
+	case owner == uuid.Nil || owner == self || !e.HasOwner():
+		return name
+	case e == Members:
+		return "other members"
 	}
-	return name
+	return name + " of other members"
 }
 
 // Hidden reports whether the role hides field of e.
 func (g Grant) Hidden(e Entity, field string) bool {
 	return slices.Contains(g.Role.HiddenFields, FieldName(e, field))
+}
+
+// VisibleChanges is changes (of a record of e, or of a member) without the
+// fields the role hides.
+func (g Grant) VisibleChanges(e Entity, changes map[string]Change) map[string]Change {
+	out := make(map[string]Change, len(changes))
+	for field, c := range changes {
+		if !g.Hidden(e, field) {
+			out[field] = c
+		}
+	}
+	return out
 }
 
 // HiddenFieldsOf lists the fields of e the role hides, by field name, so an

@@ -160,13 +160,13 @@ func (db *DB) inTx(ctx context.Context, scope Scope, fn func(ctx context.Context
 	for attempt := 1; ; attempt++ {
 		err = db.runOnce(ctx, scope, fn)
 		if err == nil || !retryable(err) || attempt == maxTxAttempts {
-			return err
+			return redact(err)
 		}
 		// Jittered backoff so colliding transactions do not collide again.
 		backoff := time.Duration(attempt*attempt) * time.Duration(2+rand.IntN(8)) * time.Millisecond
 		select {
 		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
+			return errors.Join(redact(err), ctx.Err())
 		case <-time.After(backoff):
 		}
 	}

@@ -265,8 +265,8 @@ func (s *IdentityService) SignUp(ctx context.Context, in crm.SignUpInput, c crm.
 	}
 	// Repeated sign-ups for taken addresses count as failures of the
 	// caller's address, so probing which emails exist gets throttled.
-	ipKeys := throttleKeys("", c.IP)[1:]
-	if wait, err := s.readBlock(ctx, ipKeys); err != nil {
+	probe := attempt{ip: c.IP}
+	if wait, err := s.readBlock(ctx, probe); err != nil {
 		return nil, err
 	} else if wait > 0 {
 		return nil, crm.RateLimited(wait)
@@ -305,8 +305,8 @@ func (s *IdentityService) SignUp(ctx context.Context, in crm.SignUpInput, c crm.
 		return nil
 	})
 	if isUniqueViolation(err, "users_email_key") {
-		if len(ipKeys) > 0 {
-			_ = s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error { return recordFailure(ctx, tx, ipKeys) })
+		if probe.ip.IsValid() {
+			_ = s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error { return recordFailure(ctx, tx, probe) })
 		}
 		return nil, crm.Errorf(crm.CodeConflict, "an account with this email already exists; sign in instead")
 	}
@@ -345,14 +345,11 @@ func (s *IdentityService) verify(ctx context.Context, password, encoded string) 
 	return ok, stale, err
 }
 
-func (s *IdentityService) readBlock(ctx context.Context, keys []string) (time.Duration, error) {
-	if len(keys) == 0 {
-		return 0, nil
-	}
+func (s *IdentityService) readBlock(ctx context.Context, a attempt) (time.Duration, error) {
 	var wait time.Duration
 	err := s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
 		var err error
-		wait, err = blockedFor(ctx, tx, keys)
+		wait, err = blockedFor(ctx, tx, a)
 		return err
 	})
 	return wait, err

@@ -106,11 +106,11 @@ func (s *IdentityService) checkPassword(ctx context.Context, p *crm.Principal, p
 	if password == "" || len(password) > 4*crm.MaxPasswordLen {
 		return false, crm.Errorf(crm.CodeUnauthenticated, "the password is wrong")
 	}
-	keys := throttleKeys(p.User.Email, c.IP)
+	a := attempt{email: p.User.Email, ip: c.IP, userID: p.User.ID}
 	var hash string
 	var wait time.Duration
 	err = s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
-		if wait, err = blockedFor(ctx, tx, keys); err != nil {
+		if wait, err = blockedFor(ctx, tx, a); err != nil {
 			return err
 		}
 		return tx.Get(ctx, &hash, `SELECT password_hash FROM users WHERE id = $1`, p.User.ID)
@@ -127,7 +127,7 @@ func (s *IdentityService) checkPassword(ctx context.Context, p *crm.Principal, p
 	}
 	if !ok {
 		if err := s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
-			return recordFailure(ctx, tx, keys)
+			return recordFailure(ctx, tx, a)
 		}); err != nil {
 			return false, err
 		}
@@ -324,7 +324,7 @@ func (s *IdentityService) ResetPassword(ctx context.Context, token, password str
 		}
 		// The reset proves control of the mailbox: clear the failure count
 		// so the owner can sign in at once.
-		if err := recordSuccess(ctx, tx, []string{emailKey(user.Email)}); err != nil {
+		if err := forgiveEmail(ctx, tx, user.Email); err != nil {
 			return err
 		}
 		return s.cfg.Outbox.Email(ctx, tx.SQL(), passwordChangedNotice(user, c, tx.Now, s.cfg.PublicURL))
@@ -362,6 +362,6 @@ func (s *IdentityService) SetPassword(ctx context.Context, email, password strin
 		if _, err := endSessions(ctx, tx, "s.user_id = $1", []any{user.ID}, crm.EndPasswordReset, nil, uuid.Nil); err != nil {
 			return err
 		}
-		return recordSuccess(ctx, tx, []string{emailKey(email)})
+		return forgiveEmail(ctx, tx, email)
 	})
 }

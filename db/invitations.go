@@ -99,7 +99,7 @@ func (s *AccountService) InviteMember(ctx context.Context, a crm.Actor, rawEmail
 		if err != nil {
 			return err
 		}
-		if err := mayGrant(e, role); err != nil {
+		if err := e.grant.MayGrant(role); err != nil {
 			return err
 		}
 		var member bool
@@ -110,6 +110,15 @@ func (s *AccountService) InviteMember(ctx context.Context, a crm.Actor, rawEmail
 		}
 		if member {
 			return crm.Errorf(crm.CodeConflict, "%s is already a member", email)
+		}
+		var pending int
+		if err := tx.Get(ctx, &pending, `
+			SELECT count(*) FROM invitations WHERE account_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2`,
+			e.account.ID, tx.Now); err != nil {
+			return err
+		}
+		if pending >= crm.MaxListedInvitations {
+			return crm.Errorf(crm.CodeConflict, "the account has %d pending invitations, the most it may have: revoke some first", pending)
 		}
 		if err := s.countAction(ctx, tx, e, crm.Members, crm.Create); err != nil {
 			return err
@@ -238,8 +247,8 @@ func (s *AccountService) Invitations(ctx context.Context, a crm.Actor) ([]crm.In
 		}
 		var rows []invitationRow
 		if err := tx.Select(ctx, &rows, `SELECT `+invitationColumns+` FROM invitations
-			WHERE account_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id DESC LIMIT 500`,
-			e.account.ID, tx.Now); err != nil {
+			WHERE account_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id DESC LIMIT $3`,
+			e.account.ID, tx.Now, crm.MaxListedInvitations); err != nil {
 			return err
 		}
 		out = make([]crm.Invitation, 0, len(rows))
@@ -330,6 +339,11 @@ func (s *AccountService) AcceptInvitation(ctx context.Context, token string, p *
 				return err
 			}
 			if _, err := insertUser(ctx, tx, userID, inv.Email, name, hash); err != nil {
+				if isUniqueViolation(err, "users_email_key") {
+					// Another invitation to the same address was accepted
+					// at the same moment and created the login.
+					return crm.Errorf(crm.CodeConflict, "%s got a login a moment ago: sign in, then accept the invitation", inv.Email)
+				}
 				return err
 			}
 		}

@@ -15,19 +15,28 @@ import (
 	"switchboard/secrets"
 )
 
-// failLogin records a failed attempt: the log row and the failure counts,
-// in one transaction, and returns err for the caller to pass on.
-func (s *IdentityService) failLogin(ctx context.Context, userID uuid.UUID, email string, c crm.Client, outcome crm.LoginOutcome, err error) error {
-	txErr := s.db.inTx(ctx, Scope{UserID: userID}, func(ctx context.Context, tx *Tx) error {
-		if err := logLogin(ctx, tx, userID, email, c, outcome, uuid.Nil, uuid.Nil); err != nil {
-			return err
-		}
-		return recordFailure(ctx, tx, throttleKeys(email, c.IP))
-	})
-	if txErr != nil {
-		return fmt.Errorf("record failed login: %w", txErr)
+// failLogin records a failed attempt: first the failure counts, then the
+// log row, each in its own transaction, so that nothing about the log row
+// can cost the count. It returns err for the caller to pass on.
+func (s *IdentityService) failLogin(ctx context.Context, a attempt, c crm.Client, outcome crm.LoginOutcome, err error) error {
+	if txErr := s.db.inTx(ctx, Scope{UserID: a.userID}, func(ctx context.Context, tx *Tx) error {
+		return recordFailure(ctx, tx, a)
+	}); txErr != nil {
+		return fmt.Errorf("count failed login: %w", txErr)
 	}
+	s.logAttempt(ctx, a, c, outcome)
 	return err
+}
+
+// logAttempt appends a refused attempt to the login log. A failure to
+// write it is the server's to report; the client's answer stays what the
+// attempt earned.
+func (s *IdentityService) logAttempt(ctx context.Context, a attempt, c crm.Client, outcome crm.LoginOutcome) {
+	if err := s.db.inTx(ctx, Scope{UserID: a.userID}, func(ctx context.Context, tx *Tx) error {
+		return logLogin(ctx, tx, a.userID, a.email, c, outcome, uuid.Nil, uuid.Nil)
+	}); err != nil {
+		s.cfg.Logger.ErrorContext(ctx, "write login log", "outcome", string(outcome), "err", err)
+	}
 }
 
 // Login implements crm.IdentityService.
@@ -47,24 +56,29 @@ func (s *IdentityService) Login(ctx context.Context, in crm.LoginInput, c crm.Cl
 	}
 	if len(in.Password) > 4*crm.MaxPasswordLen {
 		// No stored password can be this long; do not spend a hash on it.
-		return nil, s.failLogin(ctx, uuid.Nil, email, c, crm.LoginWrongPassword, errWrongCredentials)
+		return nil, s.failLogin(ctx, attempt{email: email, ip: c.IP}, c, crm.LoginWrongPassword, errWrongCredentials)
 	}
 
 	var user *userRow
 	var wait time.Duration
+	a := attempt{email: email, ip: c.IP}
 	err = s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
 		var err error
-		if wait, err = blockedFor(ctx, tx, throttleKeys(email, c.IP)); err != nil || wait > 0 {
+		if user, err = getUserByEmail(ctx, tx, email); err != nil {
 			return err
 		}
-		user, err = getUserByEmail(ctx, tx, email)
+		if user != nil {
+			a.userID = user.ID
+		}
+		wait, err = blockedFor(ctx, tx, a)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	if wait > 0 {
-		return nil, s.logOnly(ctx, user, email, c, crm.LoginRateLimited, crm.RateLimited(wait))
+		s.logAttempt(ctx, a, c, crm.LoginRateLimited)
+		return nil, crm.RateLimited(wait)
 	}
 
 	// An unknown email costs a hash too, so timing does not tell.
@@ -77,10 +91,10 @@ func (s *IdentityService) Login(ctx context.Context, in crm.LoginInput, c crm.Cl
 		return nil, err
 	}
 	if user == nil {
-		return nil, s.failLogin(ctx, uuid.Nil, email, c, crm.LoginUnknownEmail, errWrongCredentials)
+		return nil, s.failLogin(ctx, a, c, crm.LoginUnknownEmail, errWrongCredentials)
 	}
 	if !ok {
-		return nil, s.failLogin(ctx, user.ID, email, c, crm.LoginWrongPassword, errWrongCredentials)
+		return nil, s.failLogin(ctx, a, c, crm.LoginWrongPassword, errWrongCredentials)
 	}
 	var rehash string
 	if stale {
@@ -89,27 +103,12 @@ func (s *IdentityService) Login(ctx context.Context, in crm.LoginInput, c crm.Cl
 		}
 	}
 	if user.TOTPEnabledAt == nil {
-		return s.completeLogin(ctx, user.ID, email, c, rehash, nil)
+		return s.completeLogin(ctx, a, c, rehash, nil)
 	}
 	if in.TOTPCode == "" {
 		return s.issueChallenge(ctx, user, c)
 	}
-	return s.completeLogin(ctx, user.ID, email, c, rehash, &secondFactor{code: in.TOTPCode})
-}
-
-// logOnly appends to the login log without counting a failure (a refused,
-// rate-limited attempt) and returns err.
-func (s *IdentityService) logOnly(ctx context.Context, user *userRow, email string, c crm.Client, outcome crm.LoginOutcome, err error) error {
-	var id uuid.UUID
-	if user != nil {
-		id = user.ID
-	}
-	if txErr := s.db.inTx(ctx, Scope{UserID: id}, func(ctx context.Context, tx *Tx) error {
-		return logLogin(ctx, tx, id, email, c, outcome, uuid.Nil, uuid.Nil)
-	}); txErr != nil {
-		return fmt.Errorf("log login: %w", txErr)
-	}
-	return err
+	return s.completeLogin(ctx, a, c, rehash, &secondFactor{code: in.TOTPCode})
 }
 
 // issueChallenge answers a correct password when 2-step verification is on:
@@ -149,46 +148,62 @@ func (s *IdentityService) loginWithChallenge(ctx context.Context, in crm.LoginIn
 	if in.TOTPCode == "" {
 		return nil, crm.InvalidInput("totpCode", "enter the code from your authenticator app or a recovery code")
 	}
+	errExpired := crm.Errorf(crm.CodeSecondFactorRequired, "this sign-in has expired; enter your password again")
 	var ch struct {
-		ID        uuid.UUID  `db:"id"`
-		UserID    uuid.UUID  `db:"user_id"`
-		Email     string     `db:"email"`
-		ExpiresAt time.Time  `db:"expires_at"`
-		Attempts  int        `db:"attempts"`
-		SpentAt   *time.Time `db:"spent_at"`
+		ID     uuid.UUID `db:"id"`
+		UserID uuid.UUID `db:"user_id"`
+		Email  string    `db:"email"`
 	}
 	var wait time.Duration
+	var a attempt
+	claimed := false
 	err := s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
+		claimed = false
 		err := tx.Get(ctx, &ch, `
-			SELECT c.id, c.user_id, u.email, c.expires_at, c.attempts, c.spent_at
-			FROM login_challenges c JOIN users u ON u.id = c.user_id WHERE c.token_hash = $1`,
+			SELECT c.id, c.user_id, u.email FROM login_challenges c JOIN users u ON u.id = c.user_id WHERE c.token_hash = $1`,
 			secrets.HashToken(in.Challenge))
 		if err != nil {
 			return err
 		}
-		wait, err = blockedFor(ctx, tx, throttleKeys(ch.Email, c.IP))
-		return err
+		a = attempt{email: ch.Email, ip: c.IP, userID: ch.UserID}
+		if wait, err = blockedFor(ctx, tx, a); err != nil || wait > 0 {
+			return err
+		}
+		// Each code checked spends one of the challenge's attempts, taken
+		// here atomically and committed before the code is looked at, so
+		// concurrent guesses cannot share an attempt.
+		res, err := tx.Exec(ctx, `
+			UPDATE login_challenges SET attempts = attempts + 1
+			WHERE id = $1 AND spent_at IS NULL AND expires_at > $2 AND attempts < $3`, ch.ID, tx.Now, challengeAttempts)
+		if err != nil {
+			return fmt.Errorf("count challenge attempt: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		claimed = n == 1
+		return nil
 	})
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, crm.Errorf(crm.CodeSecondFactorRequired, "this sign-in has expired; enter your password again")
+		return nil, errExpired
 	}
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	if wait > 0 {
-		return nil, s.logOnly(ctx, &userRow{ID: ch.UserID}, ch.Email, c, crm.LoginRateLimited, crm.RateLimited(wait))
+		s.logAttempt(ctx, a, c, crm.LoginRateLimited)
+		return nil, crm.RateLimited(wait)
 	}
-	if ch.SpentAt != nil || !s.db.Now().Before(ch.ExpiresAt) || ch.Attempts >= challengeAttempts {
-		return nil, crm.Errorf(crm.CodeSecondFactorRequired, "this sign-in has expired; enter your password again")
+	if !claimed {
+		return nil, errExpired
 	}
-	return s.completeLogin(ctx, ch.UserID, ch.Email, c, "", &secondFactor{code: in.TOTPCode, challengeID: ch.ID})
+	return s.completeLogin(ctx, a, c, "", &secondFactor{code: in.TOTPCode, challengeID: ch.ID})
 }
 
 // completeLogin is the one transaction that makes a sign-in real: lock the
 // user, check the second factor if any, end the previous session with
 // NEW_LOGIN and announce it, insert the new session, queue the eviction
 // notice, log the success and clear the failure counts.
-func (s *IdentityService) completeLogin(ctx context.Context, userID uuid.UUID, email string, c crm.Client, rehash string, second *secondFactor) (*crm.AuthResult, error) {
+func (s *IdentityService) completeLogin(ctx context.Context, a attempt, c crm.Client, rehash string, second *secondFactor) (*crm.AuthResult, error) {
+	userID, email := a.userID, a.email
 	var result *crm.AuthResult
 	var codeErr error
 	err := s.db.inTx(ctx, Scope{UserID: userID}, func(ctx context.Context, tx *Tx) error {
@@ -277,7 +292,7 @@ func (s *IdentityService) completeLogin(ctx context.Context, userID uuid.UUID, e
 		if err := logLogin(ctx, tx, userID, email, c, crm.LoginSucceeded, sessionID, uuid.Nil); err != nil {
 			return err
 		}
-		if err := recordSuccess(ctx, tx, throttleKeys(email, c.IP)); err != nil {
+		if err := recordSuccess(ctx, tx, a); err != nil {
 			return err
 		}
 		result = &crm.AuthResult{Token: token, User: user.user(), Session: sess}
@@ -285,13 +300,11 @@ func (s *IdentityService) completeLogin(ctx context.Context, userID uuid.UUID, e
 	})
 	if errors.Is(err, errRollback) && crm.IsCode(codeErr, crm.CodeAccountDeactivated) {
 		// The password (and code) were right: not a brute-force failure.
-		return nil, s.logOnly(ctx, &userRow{ID: userID}, email, c, crm.LoginDeactivated, codeErr)
+		s.logAttempt(ctx, a, c, crm.LoginDeactivated)
+		return nil, codeErr
 	}
 	if errors.Is(err, errRollback) && codeErr != nil {
-		if second != nil && second.challengeID != uuid.Nil {
-			s.spendAttempt(ctx, second.challengeID)
-		}
-		return nil, s.failLogin(ctx, userID, email, c, crm.LoginSecondFactorFailed, codeErr)
+		return nil, s.failLogin(ctx, a, c, crm.LoginSecondFactorFailed, codeErr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("login: %w", err)
@@ -302,16 +315,6 @@ func (s *IdentityService) completeLogin(ctx context.Context, userID uuid.UUID, e
 // errRollback ends a transaction without it being an error of its own; the
 // caller reads why from a variable it set.
 var errRollback = errors.New("rollback")
-
-func (s *IdentityService) spendAttempt(ctx context.Context, challengeID uuid.UUID) {
-	err := s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE login_challenges SET attempts = attempts + 1 WHERE id = $1`, challengeID)
-		return err
-	})
-	if err != nil {
-		s.cfg.Logger.ErrorContext(ctx, "count challenge attempt", "err", err)
-	}
-}
 
 // defaultAccount is the account a new session starts in: the one the
 // user's latest session was in, if they are still active there, else the

@@ -32,8 +32,9 @@ const memberViewSelect = `
 	JOIN users u ON u.id = m.user_id
 	LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id`
 
-// member shapes a member for the viewer, leaving out what the viewer's role
-// hides.
+// member shapes a member for the viewer. Fields the viewer's role hides are
+// listed in HiddenFields; the GraphQL layer shows them as null (its
+// @hideable directive is the one place that hides values in responses).
 func (v *memberView) member(viewer crm.Grant, now time.Time) (crm.Member, error) {
 	role, err := v.role()
 	if err != nil {
@@ -46,12 +47,6 @@ func (v *memberView) member(viewer crm.Grant, now time.Time) (crm.Member, error)
 	if m.Status == crm.MemberDeactivated && v.DeactivatedUntil != nil {
 		until := v.DeactivatedUntil.UTC()
 		m.DeactivatedUntil = &until
-	}
-	if viewer.Hidden(crm.Members, "email") {
-		m.Email = ""
-	}
-	if viewer.Hidden(crm.Members, "lastSeenAt") {
-		m.LastSeenAt = nil
 	}
 	return m, nil
 }
@@ -194,10 +189,9 @@ func viewMember(ctx context.Context, tx *Tx, e *entered, userID uuid.UUID) (crm.
 	return v.member(e.grant, tx.Now)
 }
 
-// actOn loads the target of a change to a membership and applies the rules
-// every such change shares: permission, no acting on oneself (except a
-// name), only owners act on owners.
-func actOn(ctx context.Context, tx *Tx, e *entered, userID uuid.UUID, act crm.Action, self string) (*memberView, error) {
+// actOn loads the target of a change to a membership, locked, and asks the
+// policy whether the actor may make it (crm.Grant.MayActOn).
+func actOn(ctx context.Context, tx *Tx, e *entered, userID uuid.UUID, act crm.Action, selfVerb string) (*memberView, error) {
 	if err := e.grant.Require(crm.Members, act, userID); err != nil {
 		return nil, err
 	}
@@ -205,11 +199,12 @@ func actOn(ctx context.Context, tx *Tx, e *entered, userID uuid.UUID, act crm.Ac
 	if err != nil {
 		return nil, err
 	}
-	if self != "" && userID == e.actor.UserID() {
-		return nil, crm.Forbidden("you cannot %s yourself", self)
+	role, err := target.role()
+	if err != nil {
+		return nil, err
 	}
-	if target.BuiltInRole != nil && crm.BuiltInRole(*target.BuiltInRole) == crm.RoleOwner && !e.grant.IsOwner() {
-		return nil, crm.Forbidden("only an owner can change an owner")
+	if err := e.grant.MayActOn(userID, role, act, selfVerb); err != nil {
+		return nil, err
 	}
 	return target, nil
 }
@@ -225,7 +220,7 @@ func keepAnOwner(ctx context.Context, tx *Tx, accountID, changing uuid.UUID) err
 		return fmt.Errorf("count owners: %w", err)
 	}
 	if len(others) == 0 {
-		return crm.Errorf(crm.CodeConflict, "an account must keep an active owner: make someone else owner first")
+		return crm.ErrLastOwner
 	}
 	return nil
 }
@@ -249,18 +244,6 @@ func resolveRole(ctx context.Context, tx *Tx, accountID, id uuid.UUID) (crm.Role
 		return crm.Role{}, fmt.Errorf("load role: %w", err)
 	}
 	return customRole(id, r.Name, r.Perms, r.Hidden)
-}
-
-// mayGrant refuses to hand out a role stronger than the granter's own, or
-// Owner by anyone but an owner.
-func mayGrant(e *entered, role crm.Role) error {
-	if role.BuiltIn == crm.RoleOwner && !e.grant.IsOwner() {
-		return crm.Forbidden("only an owner can make someone owner")
-	}
-	if !e.grant.Role.Matrix.Covers(role.Matrix) {
-		return crm.Forbidden("you cannot give a role that may do more than yours (%s)", e.grant.Role.Name)
-	}
-	return nil
 }
 
 // roleColumns splits a role into the memberships/invitations columns.
@@ -301,7 +284,7 @@ func (s *AccountService) UpdateMember(ctx context.Context, a crm.Actor, userID u
 			if err != nil {
 				return err
 			}
-			if err := mayGrant(e, role); err != nil {
+			if err := e.grant.MayGrant(role); err != nil {
 				return err
 			}
 			if oldRole.BuiltIn == crm.RoleOwner {

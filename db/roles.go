@@ -99,6 +99,13 @@ func (s *AccountService) CreateRole(ctx context.Context, a crm.Actor, in crm.Rol
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
+		var custom int
+		if err := tx.Get(ctx, &custom, `SELECT count(*) FROM roles WHERE account_id = $1`, e.account.ID); err != nil {
+			return err
+		}
+		if custom >= crm.MaxCustomRoles {
+			return crm.Errorf(crm.CodeConflict, "the account has %d custom roles, the most it may have: delete one first", custom)
+		}
 		perms, err := s.roleWrite(ctx, tx, e, role)
 		if err != nil {
 			return err
@@ -123,7 +130,7 @@ func (s *AccountService) CreateRole(ctx context.Context, a crm.Actor, in crm.Rol
 // may not exceed the writer's own, the write counts against activity
 // limits, and the matrix is stored as JSON.
 func (s *AccountService) roleWrite(ctx context.Context, tx *Tx, e *entered, role crm.Role) ([]byte, error) {
-	if err := mayGrant(e, role); err != nil {
+	if err := e.grant.MayGrant(role); err != nil {
 		return nil, err
 	}
 	if err := s.countAction(ctx, tx, e, crm.Settings, crm.Edit); err != nil {
@@ -162,9 +169,8 @@ func (s *AccountService) UpdateRole(ctx context.Context, a crm.Actor, id uuid.UU
 		if err != nil {
 			return err
 		}
-		// Changing one's own role is changing one's own rights.
-		if e.grant.Role.ID == id {
-			return crm.Forbidden("you cannot change the role you hold")
+		if err := e.grant.MayReshape(old); err != nil {
+			return err
 		}
 		perms, err := s.roleWrite(ctx, tx, e, role)
 		if err != nil {
@@ -209,6 +215,9 @@ func (s *AccountService) DeleteRole(ctx context.Context, a crm.Actor, id uuid.UU
 		}
 		old, err := resolveRole(ctx, tx, e.account.ID, id)
 		if err != nil {
+			return err
+		}
+		if err := e.grant.MayReshape(old); err != nil {
 			return err
 		}
 		var users int

@@ -50,6 +50,7 @@ type ResolverRoot interface {
 }
 
 type DirectiveRoot struct {
+	Hideable func(ctx context.Context, obj any, next graphql.Resolver, field string) (res any, err error)
 }
 
 type ComplexityRoot struct {
@@ -2197,6 +2198,20 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 
 // region    ***************************** args.gotpl *****************************
 
+func (ec *executionContext) dir_hideable_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "field",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["field"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Account_activity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4333,12 +4348,30 @@ func (ec *executionContext) _Invitation_email(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return obj.Email, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				field, err := ec.unmarshalNString2string(ctx, "members.email")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Hideable == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hideable is not implemented")
+				}
+				return ec.Directives.Hideable(ctx, obj, directive0, field)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalOString2string(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_Invitation_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4526,12 +4559,30 @@ func (ec *executionContext) _LoginEvent_email(ctx context.Context, field graphql
 		func(ctx context.Context) (any, error) {
 			return obj.Email, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				field, err := ec.unmarshalNString2string(ctx, "members.email")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Hideable == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hideable is not implemented")
+				}
+				return ec.Directives.Hideable(ctx, obj, directive0, field)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalNString2string(ctx, selections, v)
+			return ec.marshalOString2string(ctx, selections, v)
 		},
 		true,
-		true,
+		false,
 	)
 }
 func (ec *executionContext) fieldContext_LoginEvent_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
@@ -4774,7 +4825,25 @@ func (ec *executionContext) _Member_email(ctx context.Context, field graphql.Col
 		func(ctx context.Context) (any, error) {
 			return ec.Resolvers.Member().Email(ctx, obj)
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				field, err := ec.unmarshalNString2string(ctx, "members.email")
+				if err != nil {
+					var zeroVal *string
+					return zeroVal, err
+				}
+				if ec.Directives.Hideable == nil {
+					var zeroVal *string
+					return zeroVal, errors.New("directive hideable is not implemented")
+				}
+				return ec.Directives.Hideable(ctx, obj, directive0, field)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
 			return ec.marshalOString2ᚖstring(ctx, selections, v)
 		},
@@ -4898,7 +4967,25 @@ func (ec *executionContext) _Member_lastSeenAt(ctx context.Context, field graphq
 		func(ctx context.Context) (any, error) {
 			return obj.LastSeenAt, nil
 		},
-		nil,
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				field, err := ec.unmarshalNString2string(ctx, "members.lastSeenAt")
+				if err != nil {
+					var zeroVal *time.Time
+					return zeroVal, err
+				}
+				if ec.Directives.Hideable == nil {
+					var zeroVal *time.Time
+					return zeroVal, errors.New("directive hideable is not implemented")
+				}
+				return ec.Directives.Hideable(ctx, obj, directive0, field)
+			}
+
+			next = directive1
+			return next
+		},
 		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
 			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
 		},
@@ -9766,7 +9853,7 @@ func (ec *executionContext) _Invitation(ctx context.Context, sel ast.SelectionSe
 			}
 		case "email":
 			out.Values[i] = ec._Invitation_email(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		case "role":
@@ -9834,7 +9921,7 @@ func (ec *executionContext) _LoginEvent(ctx context.Context, sel ast.SelectionSe
 			}
 		case "email":
 			out.Values[i] = ec._LoginEvent_email(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "ip":
@@ -11307,14 +11394,14 @@ func (ec *executionContext) marshalNAcceptInvitationPayload2ᚖswitchboardᚋgra
 }
 
 func (ec *executionContext) unmarshalNAccessKind2switchboardᚋcrmᚐAccessKind(ctx context.Context, v any) (crm.AccessKind, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.AccessKind(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNAccessKind2switchboardᚋcrmᚐAccessKind(ctx context.Context, sel ast.SelectionSet, v crm.AccessKind) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "AccessKind!")
 	}
@@ -11370,14 +11457,14 @@ func (ec *executionContext) marshalNAccountSummary2ᚖswitchboardᚋcrmᚐAccoun
 }
 
 func (ec *executionContext) unmarshalNAction2switchboardᚋcrmᚐAction(ctx context.Context, v any) (crm.Action, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.Action(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNAction2switchboardᚋcrmᚐAction(ctx context.Context, sel ast.SelectionSet, v crm.Action) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Action!")
 	}
@@ -11449,13 +11536,13 @@ func (ec *executionContext) marshalNAuthPayload2ᚖswitchboardᚋgraphᚋmodel�
 }
 
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
-	res, err := graphql.UnmarshalBoolean(v)
+	res, err := UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.SelectionSet, v bool) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalBoolean(v)
+	res := MarshalBoolean(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Boolean!")
 	}
@@ -11468,14 +11555,14 @@ func (ec *executionContext) unmarshalNChangePasswordInput2switchboardᚋgraphᚋ
 }
 
 func (ec *executionContext) unmarshalNEntity2switchboardᚋcrmᚐEntity(ctx context.Context, v any) (crm.Entity, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.Entity(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNEntity2switchboardᚋcrmᚐEntity(ctx context.Context, sel ast.SelectionSet, v crm.Entity) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Entity!")
 	}
@@ -11505,13 +11592,13 @@ func (ec *executionContext) marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx c
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
-	res, err := graphql.UnmarshalInt(v)
+	res, err := UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalInt(v)
+	res := MarshalInt(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Int!")
 	}
@@ -11547,14 +11634,14 @@ func (ec *executionContext) marshalNInvitation2ᚖswitchboardᚋcrmᚐInvitation
 }
 
 func (ec *executionContext) unmarshalNInvitationStatus2switchboardᚋcrmᚐInvitationStatus(ctx context.Context, v any) (crm.InvitationStatus, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.InvitationStatus(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNInvitationStatus2switchboardᚋcrmᚐInvitationStatus(ctx context.Context, sel ast.SelectionSet, v crm.InvitationStatus) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "InvitationStatus!")
 	}
@@ -11562,14 +11649,14 @@ func (ec *executionContext) marshalNInvitationStatus2switchboardᚋcrmᚐInvitat
 }
 
 func (ec *executionContext) unmarshalNLimitPeriod2switchboardᚋcrmᚐLimitPeriod(ctx context.Context, v any) (crm.LimitPeriod, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.LimitPeriod(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNLimitPeriod2switchboardᚋcrmᚐLimitPeriod(ctx context.Context, sel ast.SelectionSet, v crm.LimitPeriod) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "LimitPeriod!")
 	}
@@ -11610,14 +11697,14 @@ func (ec *executionContext) unmarshalNLoginInput2switchboardᚋgraphᚋmodelᚐL
 }
 
 func (ec *executionContext) unmarshalNLoginOutcome2switchboardᚋcrmᚐLoginOutcome(ctx context.Context, v any) (crm.LoginOutcome, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.LoginOutcome(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNLoginOutcome2switchboardᚋcrmᚐLoginOutcome(ctx context.Context, sel ast.SelectionSet, v crm.LoginOutcome) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "LoginOutcome!")
 	}
@@ -11661,14 +11748,14 @@ func (ec *executionContext) marshalNMemberConnection2ᚖswitchboardᚋcrmᚐMemb
 }
 
 func (ec *executionContext) unmarshalNMembershipStatus2switchboardᚋcrmᚐMembershipStatus(ctx context.Context, v any) (crm.MembershipStatus, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.MembershipStatus(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNMembershipStatus2switchboardᚋcrmᚐMembershipStatus(ctx context.Context, sel ast.SelectionSet, v crm.MembershipStatus) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "MembershipStatus!")
 	}
@@ -11751,14 +11838,14 @@ func (ec *executionContext) unmarshalNPermissionInput2ᚕswitchboardᚋgraphᚋm
 }
 
 func (ec *executionContext) unmarshalNPermissionScope2switchboardᚋcrmᚐScope(ctx context.Context, v any) (crm.Scope, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.Scope(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNPermissionScope2switchboardᚋcrmᚐScope(ctx context.Context, sel ast.SelectionSet, v crm.Scope) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "PermissionScope!")
 	}
@@ -11828,14 +11915,14 @@ func (ec *executionContext) marshalNSession2ᚖswitchboardᚋcrmᚐSession(ctx c
 }
 
 func (ec *executionContext) unmarshalNSessionEndReason2switchboardᚋcrmᚐSessionEndReason(ctx context.Context, v any) (crm.SessionEndReason, error) {
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.SessionEndReason(tmp)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNSessionEndReason2switchboardᚋcrmᚐSessionEndReason(ctx context.Context, sel ast.SelectionSet, v crm.SessionEndReason) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(string(v))
+	res := MarshalString(string(v))
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "SessionEndReason!")
 	}
@@ -11856,13 +11943,13 @@ func (ec *executionContext) unmarshalNSignUpInput2switchboardᚋgraphᚋmodelᚐ
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
-	res, err := graphql.UnmarshalString(v)
+	res, err := UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalString(v)
+	res := MarshalString(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
@@ -11899,13 +11986,13 @@ func (ec *executionContext) marshalNString2ᚕstringᚄ(ctx context.Context, sel
 }
 
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
-	res, err := graphql.UnmarshalTime(v)
+	res, err := UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalNTime2timeᚐTime(ctx context.Context, sel ast.SelectionSet, v time.Time) graphql.Marshaler {
 	_ = sel
-	res := graphql.MarshalTime(v)
+	res := MarshalTime(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "Time!")
 	}
@@ -12091,14 +12178,14 @@ func (ec *executionContext) marshalOAuthPayload2ᚖswitchboardᚋgraphᚋmodel�
 }
 
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
-	res, err := graphql.UnmarshalBoolean(v)
+	res, err := UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOBoolean2bool(ctx context.Context, sel ast.SelectionSet, v bool) graphql.Marshaler {
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalBoolean(v)
+	res := MarshalBoolean(v)
 	return res
 }
 
@@ -12106,7 +12193,7 @@ func (ec *executionContext) unmarshalOBoolean2ᚖbool(ctx context.Context, v any
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalBoolean(v)
+	res, err := UnmarshalBoolean(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -12116,7 +12203,7 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalBoolean(*v)
+	res := MarshalBoolean(*v)
 	return res
 }
 
@@ -12142,7 +12229,7 @@ func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*i
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalInt(v)
+	res, err := UnmarshalInt(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -12152,7 +12239,7 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalInt(*v)
+	res := MarshalInt(*v)
 	return res
 }
 
@@ -12160,7 +12247,7 @@ func (ec *executionContext) unmarshalOMembershipStatus2ᚖswitchboardᚋcrmᚐMe
 	if v == nil {
 		return nil, nil
 	}
-	tmp, err := graphql.UnmarshalString(v)
+	tmp, err := UnmarshalString(v)
 	res := crm.MembershipStatus(tmp)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
@@ -12171,7 +12258,7 @@ func (ec *executionContext) marshalOMembershipStatus2ᚖswitchboardᚋcrmᚐMemb
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalString(string(*v))
+	res := MarshalString(string(*v))
 	return res
 }
 
@@ -12180,6 +12267,18 @@ func (ec *executionContext) marshalOSession2ᚖswitchboardᚋcrmᚐSession(ctx c
 		return graphql.Null
 	}
 	return ec._Session(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
@@ -12221,7 +12320,7 @@ func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v an
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalString(v)
+	res, err := UnmarshalString(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -12231,7 +12330,7 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalString(*v)
+	res := MarshalString(*v)
 	return res
 }
 
@@ -12239,7 +12338,7 @@ func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalTime(v)
+	res, err := UnmarshalTime(v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -12249,7 +12348,7 @@ func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalTime(*v)
+	res := MarshalTime(*v)
 	return res
 }
 

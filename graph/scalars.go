@@ -1,15 +1,30 @@
 package graph
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 
 	"switchboard/crm"
 )
+
+// The scalars here replace gqlgen's lenient built-ins. The GraphQL spec
+// requires a request error for an input of the wrong kind (a number for a
+// String, a string for an Int), and gqlgen's own unmarshalers convert
+// instead: `{"n": 42}` for a String became the name "42". Every input goes
+// through one of these, so this is also the one place where text from a
+// client is made safe to store: invalid UTF-8 and NUL are refused here.
+//
+// Errors are crm.InvalidInput without a field name; the error presenter
+// names the field from the error's path (the argument or input field).
 
 // MarshalUUID writes an id.
 func MarshalUUID(id uuid.UUID) graphql.Marshaler {
@@ -23,18 +38,155 @@ func MarshalUUID(id uuid.UUID) graphql.Marshaler {
 func UnmarshalUUID(v any) (uuid.UUID, error) {
 	s, ok := v.(string)
 	if !ok {
-		return uuid.Nil, crm.InvalidInput("id", "an id is a string")
+		return uuid.Nil, crm.InvalidInput("", "an id is a string")
 	}
 	id, err := uuid.Parse(s)
 	if err != nil || len(s) != 36 {
-		return uuid.Nil, crm.InvalidInput("id", "%s is not an id", truncate(fmt.Sprintf("%q", s), 60))
+		return uuid.Nil, crm.InvalidInput("", "%s is not an id", quoteShort(s))
 	}
 	return id, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// MarshalString writes a string.
+func MarshalString(s string) graphql.Marshaler { return graphql.MarshalString(s) }
+
+// UnmarshalString accepts a JSON or GraphQL string only, and only valid
+// UTF-8 without NUL characters (PostgreSQL cannot store NUL in text, and a
+// string that is not UTF-8 is not text).
+func UnmarshalString(v any) (string, error) {
+	s, ok := v.(string) // json.Number is a distinct type, so 42 is refused
+	if !ok {
+		return "", crm.InvalidInput("", "must be a string, not %s", kindOf(v))
 	}
-	return s[:n] + "…"
+	if err := crm.CheckText("", s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
+// MarshalInt writes an Int.
+func MarshalInt(n int) graphql.Marshaler { return graphql.MarshalInt(n) }
+
+// UnmarshalInt accepts a whole number within GraphQL's 32-bit Int range.
+// Strings are refused, even "42".
+func UnmarshalInt(v any) (int, error) {
+	var n int64
+	switch v := v.(type) {
+	case int:
+		n = int64(v)
+	case int32:
+		n = int64(v)
+	case int64:
+		n = v
+	case json.Number:
+		i, err := v.Int64()
+		if err != nil {
+			return 0, crm.InvalidInput("", "must be a whole number")
+		}
+		n = i
+	case float64:
+		if v != math.Trunc(v) || math.IsInf(v, 0) {
+			return 0, crm.InvalidInput("", "must be a whole number")
+		}
+		if v < math.MinInt32 || v > math.MaxInt32 {
+			return 0, crm.InvalidInput("", "must be from %d to %d", math.MinInt32, math.MaxInt32)
+		}
+		n = int64(v)
+	default:
+		return 0, crm.InvalidInput("", "must be a whole number, not %s", kindOf(v))
+	}
+	if n < math.MinInt32 || n > math.MaxInt32 {
+		return 0, crm.InvalidInput("", "must be from %d to %d", math.MinInt32, math.MaxInt32)
+	}
+	return int(n), nil
+}
+
+// MarshalFloat writes a Float.
+func MarshalFloat(f float64) graphql.Marshaler { return graphql.MarshalFloat(f) }
+
+// UnmarshalFloat accepts a finite number; strings are refused.
+func UnmarshalFloat(v any) (float64, error) {
+	var f float64
+	switch v := v.(type) {
+	case int:
+		f = float64(v)
+	case int64:
+		f = float64(v)
+	case float64:
+		f = v
+	case json.Number:
+		x, err := v.Float64()
+		if err != nil {
+			return 0, crm.InvalidInput("", "must be a number")
+		}
+		f = x
+	default:
+		return 0, crm.InvalidInput("", "must be a number, not %s", kindOf(v))
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, crm.InvalidInput("", "must be a finite number")
+	}
+	return f, nil
+}
+
+// MarshalBoolean writes a Boolean.
+func MarshalBoolean(b bool) graphql.Marshaler { return graphql.MarshalBoolean(b) }
+
+// UnmarshalBoolean accepts true or false only.
+func UnmarshalBoolean(v any) (bool, error) {
+	b, ok := v.(bool)
+	if !ok {
+		return false, crm.InvalidInput("", "must be true or false, not %s", kindOf(v))
+	}
+	return b, nil
+}
+
+// MarshalTime writes a time in UTC, RFC 3339 with fractional seconds.
+func MarshalTime(t time.Time) graphql.Marshaler { return graphql.MarshalTime(t.UTC()) }
+
+// UnmarshalTime accepts an RFC 3339 time with a year from 1 to 9999:
+// PostgreSQL and JSON clients both handle that range, and nothing a CRM
+// records lies outside it.
+func UnmarshalTime(v any) (time.Time, error) {
+	s, ok := v.(string)
+	if !ok {
+		return time.Time{}, crm.InvalidInput("", "a time is a string like 2026-12-01T09:30:00Z")
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() < 1 || t.Year() > 9999 {
+		return time.Time{}, crm.InvalidInput("", "%s is not a time like 2026-12-01T09:30:00Z (RFC 3339, years 1 to 9999)", quoteShort(s))
+	}
+	return t.UTC(), nil
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int, int32, int64, float64, json.Number:
+		return "a number"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// quoteShort quotes s for an error message, shortened, and safe to show
+// even when s is not valid UTF-8.
+func quoteShort(s string) string {
+	const n = 60
+	if len(s) > n {
+		cut := n
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		return strconv.Quote(strings.ToValidUTF8(s[:cut], "\uFFFD")) + "…"
+	}
+	return strconv.Quote(strings.ToValidUTF8(s, "\uFFFD"))
 }

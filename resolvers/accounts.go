@@ -293,8 +293,19 @@ func (r *activityEntryResolver) EntityID(ctx context.Context, obj *crm.ActivityE
 	return &obj.EntityID, nil
 }
 
+// Changes leaves out the changes of fields the viewer's role hides: an
+// entry about a member shows no email to a role that hides members'
+// emails, an entry about a deal no amount to one that hides amounts.
 func (r *activityEntryResolver) Changes(ctx context.Context, obj *crm.ActivityEntry) (string, error) {
-	b, err := json.Marshal(obj.Changes)
+	grant, own, err := r.grantHere(ctx)
+	if err != nil {
+		return "{}", nil
+	}
+	changes := obj.Changes
+	if !own {
+		changes = grant.VisibleChanges(obj.EntityType, changes)
+	}
+	b, err := json.Marshal(changes)
 	return string(b), err
 }
 

@@ -141,7 +141,7 @@ func (r *Resolver) principal(ctx context.Context) (*crm.Principal, error) {
 // client describes the caller for the domain.
 func client(ctx context.Context) crm.Client {
 	req := RequestFrom(ctx)
-	return crm.Client{IP: req.IP, UserAgent: req.UserAgent}
+	return crm.NewClient(req.IP, req.UserAgent)
 }
 
 // WebsocketInit authenticates a WebSocket at connection_init: a token in

@@ -1,6 +1,7 @@
 package resolvers_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -185,40 +186,72 @@ func TestFailedSignInsLeaveTheSessionAlone(t *testing.T) {
 	}
 }
 
-func TestLockoutFollowsTheEmailAcrossAddresses(t *testing.T) {
+// TestBruteForcePolicy follows the throttling policy of db/throttle.go:
+// strict per email and address, looser per email, looser still per
+// address, and never against an address the login recently signed in from.
+func TestBruteForcePolicy(t *testing.T) {
 	t.Parallel()
 	clock := newFakeClock()
 	srv := gatewaytest.Start(t, gatewaytest.Options{HashParams: cheapHash, Env: proxied, Clock: clock.Now})
 	email := newEmail(t)
 	signUp(t, srv, email)
-	for i := range 5 {
-		r := srv.Post(t, loginRequest(email, "not the password", nil, from(nil, "203.0.113."+strconv.Itoa(i+1))))
-		onlyCode(t, r, "UNAUTHENTICATED")
+	home := "198.51.100.10"
+	login(t, srv, email, from(nil, home)) // an address the owner signs in from
+
+	// Five wrong passwords from one address: the sixth attempt from there
+	// waits, even with the right password.
+	for range 5 {
+		onlyCode(t, srv.Post(t, loginRequest(email, "not the password", nil, from(nil, "203.0.113.1"))), "UNAUTHENTICATED")
 	}
-	// The sixth attempt, from yet another address and with the right
-	// password, waits.
-	r := srv.Post(t, loginRequest(email, password, nil, from(nil, "192.0.2.77")))
-	e := onlyCode(t, r, "RATE_LIMITED")
+	e := onlyCode(t, srv.Post(t, loginRequest(email, password, nil, from(nil, "203.0.113.1"))), "RATE_LIMITED")
 	if ra, _ := e.Extensions["retryAfter"].(float64); ra < 1 {
 		t.Fatalf("retryAfter %v", e.Extensions["retryAfter"])
 	}
-	// Another email from the same addresses is not affected.
-	other := newEmail(t)
-	signUp(t, srv, other)
-	login(t, srv, other, from(nil, "203.0.113.1"))
+	// Another address is not held back by that one.
+	login(t, srv, email, from(nil, "192.0.2.1"))
 
-	// Backoff doubles: a failure after the first wait blocks for 2 s.
+	// Guesses spread over twenty addresses block the email everywhere...
+	for i := range 20 {
+		onlyCode(t, srv.Post(t, loginRequest(email, "spread guess", nil, from(nil, "203.0.113."+strconv.Itoa(100+i)))), "UNAUTHENTICATED")
+	}
+	onlyCode(t, srv.Post(t, loginRequest(email, password, nil, from(nil, "192.0.2.77"))), "RATE_LIMITED")
+	// ...except where the owner has signed in lately: a stranger cannot
+	// lock them out of the places they work from.
+	if p := login(t, srv, email, from(nil, home)); p.Token == nil {
+		t.Fatal("the owner's usual address was locked out")
+	}
+	// The owner's success cleared the email's count: a new address may
+	// sign in again.
+	login(t, srv, email, from(nil, "192.0.2.78"))
+
+	// Backoff doubles: past the threshold, a failure after the first wait
+	// blocks for 2 s.
+	for range 5 {
+		onlyCode(t, srv.Post(t, loginRequest(email, "wrong", nil, from(nil, "203.0.113.2"))), "UNAUTHENTICATED")
+	}
+	onlyCode(t, srv.Post(t, loginRequest(email, password, nil, from(nil, "203.0.113.2"))), "RATE_LIMITED")
 	clock.Advance(1100 * time.Millisecond)
-	onlyCode(t, srv.Post(t, loginRequest(email, "still wrong", nil, from(nil, "192.0.2.78"))), "UNAUTHENTICATED")
+	onlyCode(t, srv.Post(t, loginRequest(email, "still wrong", nil, from(nil, "203.0.113.2"))), "UNAUTHENTICATED")
 	clock.Advance(1100 * time.Millisecond)
-	onlyCode(t, srv.Post(t, loginRequest(email, password, nil, from(nil, "192.0.2.79"))), "RATE_LIMITED")
+	onlyCode(t, srv.Post(t, loginRequest(email, password, nil, from(nil, "203.0.113.2"))), "RATE_LIMITED")
 	clock.Advance(time.Second)
-	if p := login(t, srv, email, from(nil, "192.0.2.80")); p.Token == nil {
+	if p := login(t, srv, email, from(nil, "203.0.113.2")); p.Token == nil {
 		t.Fatal("no session after the wait")
 	}
 	// Success clears the count: one failure does not block again.
-	onlyCode(t, srv.Post(t, loginRequest(email, "wrong again", nil, from(nil, "192.0.2.81"))), "UNAUTHENTICATED")
-	login(t, srv, email, from(nil, "192.0.2.82"))
+	onlyCode(t, srv.Post(t, loginRequest(email, "wrong again", nil, from(nil, "203.0.113.2"))), "UNAUTHENTICATED")
+	login(t, srv, email, from(nil, "203.0.113.2"))
+
+	// One address trying many logins is held back after fifty failures,
+	// whatever the emails; other addresses are not.
+	clock.Advance(25 * time.Hour) // earlier counts lapse
+	other := newEmail(t)
+	signUp(t, srv, other)
+	for i := range 50 {
+		onlyCode(t, srv.Post(t, loginRequest(fmt.Sprintf("stuffing-%d-%s", i, other), "guess", nil, from(nil, "203.0.113.250"))), "UNAUTHENTICATED")
+	}
+	onlyCode(t, srv.Post(t, loginRequest(other, password, nil, from(nil, "203.0.113.250"))), "RATE_LIMITED")
+	login(t, srv, other, from(nil, "192.0.2.200"))
 }
 
 func TestEachAliasIsOneAttempt(t *testing.T) {

@@ -172,3 +172,53 @@ func (m *measurer) rootFragment(name string) int {
 	m.rootMemo[name] = n
 	return n
 }
+
+// noIntrospection refuses __schema and __type when introspection is off
+// (production), with a validation error a client can read. Without it
+// gqlgen lets such an operation run and fails the fields with an uncoded
+// error, which would be INTERNAL.
+type noIntrospection struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = noIntrospection{}
+
+func (noIntrospection) ExtensionName() string                          { return "NoIntrospection" }
+func (noIntrospection) Validate(schema graphql.ExecutableSchema) error { return nil }
+
+func (noIntrospection) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	if opCtx.Operation == nil || !opCtx.DisableIntrospection {
+		return nil
+	}
+	if introspects(opCtx.Doc, opCtx.Operation.SelectionSet, map[string]bool{}) {
+		return shapeError(errcode.ValidationFailed, "introspection is disabled on this server")
+	}
+	return nil
+}
+
+// introspects reports a __schema or __type field among the root
+// selections, fragments included (each visited once).
+func introspects(doc *ast.QueryDocument, set ast.SelectionSet, seen map[string]bool) bool {
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			if sel.Name == "__schema" || sel.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if introspects(doc, sel.SelectionSet, seen) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if seen[sel.Name] {
+				continue
+			}
+			seen[sel.Name] = true
+			if def := doc.Fragments.ForName(sel.Name); def != nil && introspects(doc, def.SelectionSet, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -53,15 +53,21 @@ var errOperationTimeout = errors.New("operation timeout")
 // metrics. Transports are the gateway's to add.
 func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 	registerShapeCodes()
-	srv := handler.New(graph.NewExecutableSchema(graph.Config{Resolvers: root, Complexity: complexity()}))
+	srv := handler.New(graph.NewExecutableSchema(graph.Config{
+		Resolvers:  root,
+		Directives: graph.DirectiveRoot{Hideable: opts.Auth.hideable},
+		Complexity: complexity(),
+	}))
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(opts.Limits.MaxTokens)
-	present := presentWithTokenLimit(errorPresenter(opts.Logger))
+	present := presentWithTokenLimit(errorPresenter(opts.Logger, opts.Introspection))
 	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverFunc)
 	srv.SetDisableSuggestion(!opts.Introspection)
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(noIntrospection{})
 	}
 	// Order matters: the shape limits refuse fragment bombs in linear time
 	// before the complexity calculation walks the document.
