@@ -48,7 +48,7 @@ type App struct {
 	Bus      *realtime.Bus
 	Queue    *jobs.Queue
 	Identity *db.IdentityService
-	Accounts *db.AccountService
+	Accounts db.AccountServices
 	Gateway  *gateway.Gateway
 
 	log *slog.Logger
@@ -61,7 +61,11 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	database, err := db.Open(ctx, opts.DatabaseURL, db.Options{MaxOpenConns: cfg.DatabaseMaxOpen, Clock: opts.Clock, Logger: logger})
+	database, err := db.Open(ctx, opts.DatabaseURL, db.Options{
+		MaxOpenConns: cfg.DatabaseMaxOpen, Clock: opts.Clock, Logger: logger,
+		TxTimeout: cfg.Limits.OperationTimeout,
+		Sessions:  db.SessionLimits{Idle: cfg.SessionIdleTimeout, Absolute: cfg.SessionAbsoluteTimeout},
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -99,16 +103,14 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 	}
 	policy := crm.NewPasswordPolicy()
 	identity := db.NewIdentityService(database, db.IdentityConfig{
-		PublicURL:       cfg.PublicURL,
-		IdleTimeout:     cfg.SessionIdleTimeout,
-		AbsoluteTimeout: cfg.SessionAbsoluteTimeout,
-		Hasher:          secrets.NewHasher(params, cfg.HashWorkers, 64),
-		Box:             box,
-		Policy:          policy,
-		Outbox:          queue,
-		Logger:          logger,
+		PublicURL: cfg.PublicURL,
+		Hasher:    secrets.NewHasher(params, cfg.HashWorkers, 64),
+		Box:       box,
+		Policy:    policy,
+		Outbox:    queue,
+		Logger:    logger,
 	})
-	accounts := db.NewAccountService(database, db.AccountConfig{
+	accounts := db.NewAccountServices(database, db.AccountConfig{
 		PublicURL: cfg.PublicURL,
 		Policy:    policy,
 		Outbox:    queue,
@@ -126,7 +128,13 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 		Clock:       clock,
 		Logger:      logger,
 		Identity:    identity,
-		Accounts:    accounts,
+		Accounts:    accounts.Accounts,
+		Members:     accounts.Members,
+		Roles:       accounts.Roles,
+		Invitations: accounts.Invitations,
+		Protections: accounts.Protections,
+		Audit:       accounts.Audit,
+		Operations:  database,
 		Bus:         bus,
 	}
 	var root graph.ResolverRoot

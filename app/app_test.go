@@ -38,11 +38,17 @@ func TestSeedDemo(t *testing.T) {
 	if _, err := a.Identity.Login(t.Context(), crm.LoginInput{Email: first.Email, Password: first.Password}, crm.Client{}); !crm.IsCode(err, crm.CodeUnauthenticated) {
 		t.Fatalf("old demo password: %v", err)
 	}
+	// Seeding left no session behind: the first sign-in evicts nobody.
+	var sessions int
+	if err := a.DB.Pool().QueryRowContext(t.Context(), `SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id WHERE u.email = $1`,
+		second.Email).Scan(&sessions); err != nil || sessions != 0 {
+		t.Fatalf("seeding left %d sessions (%v)", sessions, err)
+	}
 	res, err := a.Identity.Login(t.Context(), crm.LoginInput{Email: second.Email, Password: second.Password}, crm.Client{})
 	if err != nil || res.Token == "" {
 		t.Fatalf("demo sign-in: %v", err)
 	}
-	accounts, err := a.Accounts.Accounts(t.Context(), &crm.Principal{User: *res.User, Session: *res.Session})
+	accounts, err := a.Accounts.Accounts.Accounts(t.Context(), crm.Actor{Token: res.Token})
 	if err != nil || len(accounts) != 2 {
 		t.Fatalf("the demo login has %d accounts (%v), want 2", len(accounts), err)
 	}

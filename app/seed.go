@@ -23,23 +23,14 @@ const (
 )
 
 // SeedDemo creates the demo organisation a newcomer can sign in to, or, when
-// it exists, gives its login a new password. It prints nothing itself.
+// it exists, gives its login a new password. It leaves no session behind,
+// so the first real sign-in is not told it signed someone out. It prints
+// nothing itself.
 func (a *App) SeedDemo(ctx context.Context) (Demo, error) {
 	demo := Demo{Email: demoEmail, Password: rand.Text()}
-	client := crm.Client{UserAgent: "switchboard seed-demo"}
-	res, err := a.Identity.SignUp(ctx, crm.SignUpInput{Email: demo.Email, Password: demo.Password, Name: demoName, AccountName: demoAccount}, client)
-	if crm.IsCode(err, crm.CodeConflict) {
-		// Seeded before: a new password is all it takes.
-		if err := a.Identity.SetPassword(ctx, demo.Email, demo.Password); err != nil {
-			return Demo{}, fmt.Errorf("seed demo: %w", err)
-		}
-		return demo, nil
-	}
+	_, err := a.Identity.Provision(ctx, crm.SignUpInput{Email: demo.Email, Password: demo.Password, Name: demoName, AccountName: demoAccount},
+		demoSecondAccount)
 	if err != nil {
-		return Demo{}, fmt.Errorf("seed demo: %w", err)
-	}
-	p := &crm.Principal{User: *res.User, Session: *res.Session}
-	if _, err := a.Accounts.CreateAccount(ctx, p, demoSecondAccount, client); err != nil {
 		return Demo{}, fmt.Errorf("seed demo: %w", err)
 	}
 	return demo, nil

@@ -8,18 +8,29 @@ import (
 	"github.com/google/uuid"
 )
 
-// Actor is who acts in an account: an authenticated principal, the account
-// the request is scoped to (X-Account-ID, or the session's current
-// account), and the client. Services verify the scope on every call: the
-// actor must be an active member, allowed by the account's IP allowlist.
+// Actor is who acts, as the request presented itself: the session token
+// it carries, the account it asks to act in (X-Account-ID; uuid.Nil for the
+// session's current account) and the client. Services verify the token and
+// the account inside the transaction that does the work, on every call: a
+// session that ended or a membership deactivated a moment earlier gets no
+// read or write through. The actor must be an active member there, allowed
+// by the account's IP allowlist.
 type Actor struct {
-	Principal *Principal
+	Token     string
 	AccountID uuid.UUID
 	Client    Client
 }
 
-// UserID is the acting user.
-func (a Actor) UserID() uuid.UUID { return a.Principal.User.ID }
+// Operations groups the reads of one GraphQL operation into one
+// transaction.
+type Operations interface {
+	// BeginOperation returns a context whose service calls share one
+	// database transaction for their reads (begun at the first, with the
+	// request's session verified once), and end, which closes it. a is the
+	// operation's actor as the request presented it: the membership of the
+	// account it asks for is read with the session, in the same statement.
+	BeginOperation(ctx context.Context, a Actor) (context.Context, func())
+}
 
 // Account is a tenant: its data is invisible to everyone who is not a
 // member of it (or, later, connected to it).
@@ -268,21 +279,25 @@ type MembershipChange struct {
 	Until *time.Time `json:"until,omitempty"`
 }
 
-// AccountService manages accounts, their members, roles, invitations and
-// protections. Every method taking an Actor verifies the actor's scope
-// first: an account where the actor is neither a member nor connected
-// answers NOT_FOUND exactly as a missing one does; a deactivated membership
-// answers ACCOUNT_DEACTIVATED; an address outside the allowlist answers
-// IP_NOT_ALLOWED (and is logged). Anything in another account answers
+// Every service below verifies the actor's scope first: an account where
+// the actor is neither a member nor connected answers NOT_FOUND exactly as
+// a missing one does; a deactivated membership answers ACCOUNT_DEACTIVATED;
+// an address outside the allowlist answers IP_NOT_ALLOWED (and is logged);
+// a token that is not a live session answers UNAUTHENTICATED,
+// SESSION_EVICTED or SESSION_EXPIRED. Anything in another account answers
 // NOT_FOUND.
+
+// AccountService manages accounts themselves: the switcher, creating,
+// entering, switching and renaming.
 type AccountService interface {
-	// Accounts lists the accounts the user can reach, for the switcher.
-	Accounts(ctx context.Context, p *Principal) ([]AccountAccess, error)
-	// CreateAccount makes an account owned by the user. Errors:
+	// Accounts lists the accounts the actor's user can reach, for the
+	// switcher (the actor's account is not used).
+	Accounts(ctx context.Context, a Actor) ([]AccountAccess, error)
+	// CreateAccount makes an account owned by the actor's user. Errors:
 	// BAD_USER_INPUT.
-	CreateAccount(ctx context.Context, p *Principal, name string, c Client) (*Account, error)
-	// SwitchAccount sets the session's current account. Errors: NOT_FOUND,
-	// ACCOUNT_DEACTIVATED, IP_NOT_ALLOWED.
+	CreateAccount(ctx context.Context, a Actor, name string) (*Account, error)
+	// SwitchAccount makes the actor's account the session's current one.
+	// Errors: NOT_FOUND, ACCOUNT_DEACTIVATED, IP_NOT_ALLOWED.
 	SwitchAccount(ctx context.Context, a Actor) (*Session, error)
 	// Enter verifies the actor's scope and returns the account and the
 	// actor's grant in it.
@@ -290,15 +305,17 @@ type AccountService interface {
 	// RenameAccount changes the account's name. Errors: FORBIDDEN,
 	// BAD_USER_INPUT.
 	RenameAccount(ctx context.Context, a Actor, name string) (*Account, error)
+}
 
+// MemberService manages an account's members.
+type MemberService interface {
 	// Members lists members (members VIEW). Errors: FORBIDDEN,
 	// BAD_USER_INPUT.
 	Members(ctx context.Context, a Actor, f MemberFilter, page PageArgs) (*MemberPage, error)
 	// Member returns one member. Errors: NOT_FOUND, FORBIDDEN.
 	Member(ctx context.Context, a Actor, userID uuid.UUID) (*Member, error)
-	// UpdateMember changes a member's role or name (members EDIT). No one
-	// changes their own role, only owners act on owners or grant Owner, and
-	// no one grants a role stronger than their own. Errors: NOT_FOUND,
+	// UpdateMember changes a member's role or name (members EDIT). The
+	// policy is crm.Grant.MayActOn and MayGrant. Errors: NOT_FOUND,
 	// FORBIDDEN, BAD_USER_INPUT, CONFLICT (the last owner).
 	UpdateMember(ctx context.Context, a Actor, userID uuid.UUID, u MemberUpdate) (*Member, error)
 	// DeactivateMember ends a member's access to this account until
@@ -311,23 +328,32 @@ type AccountService interface {
 	// DELETE). History keeps the original actor. Errors: NOT_FOUND,
 	// FORBIDDEN, BAD_USER_INPUT (transferTo), CONFLICT (the last owner).
 	RemoveMember(ctx context.Context, a Actor, userID, transferTo uuid.UUID) error
+}
 
+// RoleService manages an account's custom roles.
+type RoleService interface {
 	// Roles lists built-in and custom roles (settings VIEW).
 	Roles(ctx context.Context, a Actor) ([]Role, error)
-	// Role returns one role. Errors: NOT_FOUND.
+	// Role returns one role (anyone may read their own). Errors:
+	// NOT_FOUND, FORBIDDEN.
 	Role(ctx context.Context, a Actor, id uuid.UUID) (*Role, error)
 	// CreateRole adds a custom role (settings EDIT); it may not exceed the
-	// creator's own. Errors: FORBIDDEN, BAD_USER_INPUT, CONFLICT (name).
+	// creator's own (crm.Grant.MayGrant). Errors: FORBIDDEN,
+	// BAD_USER_INPUT, CONFLICT (name, or too many roles).
 	CreateRole(ctx context.Context, a Actor, in RoleInput) (*Role, error)
-	// UpdateRole replaces a custom role. Errors: NOT_FOUND, FORBIDDEN,
-	// BAD_USER_INPUT, CONFLICT.
+	// UpdateRole replaces a custom role (crm.Grant.MayReshape). Errors:
+	// NOT_FOUND, FORBIDDEN, BAD_USER_INPUT, CONFLICT.
 	UpdateRole(ctx context.Context, a Actor, id uuid.UUID, in RoleInput) (*Role, error)
 	// DeleteRole deletes an unused custom role. Errors: NOT_FOUND,
 	// FORBIDDEN, CONFLICT (in use).
 	DeleteRole(ctx context.Context, a Actor, id uuid.UUID) error
+}
 
+// InvitationService invites people into an account.
+type InvitationService interface {
 	// InviteMember mails a single-use invitation (members CREATE). Errors:
-	// FORBIDDEN, BAD_USER_INPUT, CONFLICT (already a member).
+	// FORBIDDEN, BAD_USER_INPUT, CONFLICT (already a member, already
+	// invited, too many pending).
 	InviteMember(ctx context.Context, a Actor, email string, roleID uuid.UUID) (*Invitation, error)
 	// ResendInvitation mails a fresh link for a pending invitation (the old
 	// link stops working). Errors: NOT_FOUND, FORBIDDEN, CONFLICT.
@@ -337,18 +363,22 @@ type AccountService interface {
 	RevokeInvitation(ctx context.Context, a Actor, id uuid.UUID) error
 	// Invitations lists pending invitations (members VIEW).
 	Invitations(ctx context.Context, a Actor) ([]Invitation, error)
-	// AcceptInvitation joins the invited account: as the signed-in user p
-	// (whose email must be the invited one), or, when no login exists for
-	// the email, by creating one from n. Errors: BAD_USER_INPUT (bad,
-	// used, revoked or expired token), FORBIDDEN (signed in as someone
-	// else), UNAUTHENTICATED (a login exists: sign in first).
-	AcceptInvitation(ctx context.Context, token string, p *Principal, n NewLogin, c Client) (*Accepted, error)
+	// AcceptInvitation joins the invited account: as the signed-in user of
+	// a (whose email must be the invited one), or, when a carries no token
+	// and no login exists for the email, by creating one from n. Errors:
+	// BAD_USER_INPUT (bad, used, revoked or expired token), FORBIDDEN
+	// (signed in as someone else), UNAUTHENTICATED (a login exists: sign
+	// in first), CONFLICT (a login for the email appeared meanwhile).
+	AcceptInvitation(ctx context.Context, token string, a Actor, n NewLogin) (*Accepted, error)
+}
 
+// ProtectionService keeps an account's protections: the IP allowlist and
+// activity limits.
+type ProtectionService interface {
 	// SetIPAllowlist replaces the account's allowlist (settings EDIT). It
 	// refuses a list that would exclude the caller, and needs a sign-in
 	// within the last 15 minutes. Errors: FORBIDDEN, BAD_USER_INPUT.
 	SetIPAllowlist(ctx context.Context, a Actor, cidrs []string) (*Account, error)
-
 	// ActivityLimits lists the account's limits (settings VIEW).
 	ActivityLimits(ctx context.Context, a Actor) ([]ActivityLimit, error)
 	// SetActivityLimit adds or replaces the limit of one action (settings
@@ -356,7 +386,10 @@ type AccountService interface {
 	SetActivityLimit(ctx context.Context, a Actor, l ActivityLimit) (*ActivityLimit, error)
 	// RemoveActivityLimit removes it. Errors: FORBIDDEN, NOT_FOUND.
 	RemoveActivityLimit(ctx context.Context, a Actor, e Entity, act Action) error
+}
 
+// AuditService reads what happened in an account.
+type AuditService interface {
 	// LoginEvents is the login log of the account's members, including IP
 	// allowlist refusals (settings VIEW).
 	LoginEvents(ctx context.Context, a Actor, page PageArgs) (*LoginEventPage, error)

@@ -24,20 +24,62 @@ type AccountConfig struct {
 	Logger   *slog.Logger
 }
 
-// AccountService is the PostgreSQL implementation of crm.AccountService.
-type AccountService struct {
+// accountCore is what the account services share: the database, their
+// configuration, and the rules every account mutation follows (activity
+// limits, the activity log).
+type accountCore struct {
 	db  *DB
 	cfg AccountConfig
 }
 
-var _ crm.AccountService = (*AccountService)(nil)
+// AccountServices are the PostgreSQL implementations of the accounts
+// layer's services, on one database and configuration.
+type AccountServices struct {
+	Accounts    *AccountService
+	Members     *MemberService
+	Roles       *RoleService
+	Invitations *InvitationService
+	Protections *ProtectionService
+	Audit       *AuditService
+}
 
-// NewAccountService returns the account service on d.
-func NewAccountService(d *DB, cfg AccountConfig) *AccountService {
+// AccountService implements crm.AccountService.
+type AccountService struct{ *accountCore }
+
+// MemberService implements crm.MemberService.
+type MemberService struct{ *accountCore }
+
+// RoleService implements crm.RoleService.
+type RoleService struct{ *accountCore }
+
+// InvitationService implements crm.InvitationService.
+type InvitationService struct{ *accountCore }
+
+// ProtectionService implements crm.ProtectionService.
+type ProtectionService struct{ *accountCore }
+
+// AuditService implements crm.AuditService.
+type AuditService struct{ *accountCore }
+
+var (
+	_ crm.AccountService    = (*AccountService)(nil)
+	_ crm.MemberService     = (*MemberService)(nil)
+	_ crm.RoleService       = (*RoleService)(nil)
+	_ crm.InvitationService = (*InvitationService)(nil)
+	_ crm.ProtectionService = (*ProtectionService)(nil)
+	_ crm.AuditService      = (*AuditService)(nil)
+)
+
+// NewAccountServices returns the account services on d.
+func NewAccountServices(d *DB, cfg AccountConfig) AccountServices {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &AccountService{db: d, cfg: cfg}
+	core := &accountCore{db: d, cfg: cfg}
+	return AccountServices{
+		Accounts: &AccountService{core}, Members: &MemberService{core}, Roles: &RoleService{core},
+		Invitations: &InvitationService{core}, Protections: &ProtectionService{core}, Audit: &AuditService{core},
+	}
 }
 
 // recentSignIn is how fresh a sign-in must be for the most sensitive
@@ -46,7 +88,7 @@ const recentSignIn = 15 * time.Minute
 
 // logActivity appends to the account's activity log in tx (invariant 6).
 func logActivity(ctx context.Context, tx *Tx, e *entered, action string, entity crm.Entity, entityID uuid.UUID, changes map[string]crm.Change) error {
-	return logActivityAs(ctx, tx, e.account.ID, e.actor.UserID(), e.grant.Role.Name, action, entity, entityID, changes)
+	return logActivityAs(ctx, tx, e.account.ID, e.userID(), e.grant.Role.Name, action, entity, entityID, changes)
 }
 
 func logActivityAs(ctx context.Context, tx *Tx, accountID, actorID uuid.UUID, actorRole, action string, entity crm.Entity, entityID uuid.UUID, changes map[string]crm.Change) error {
@@ -74,9 +116,9 @@ func announceMembership(ctx context.Context, tx *Tx, c crm.MembershipChange) err
 }
 
 // Accounts implements crm.AccountService.
-func (s *AccountService) Accounts(ctx context.Context, p *crm.Principal) ([]crm.AccountAccess, error) {
+func (s *AccountService) Accounts(ctx context.Context, a crm.Actor) ([]crm.AccountAccess, error) {
 	var out []crm.AccountAccess
-	err := s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
+	err := s.db.readAs(ctx, a, func(ctx context.Context, tx *Tx, p *crm.Principal) error {
 		out = nil
 		var rows []struct {
 			memberRow
@@ -121,23 +163,18 @@ func (s *AccountService) Accounts(ctx context.Context, p *crm.Principal) ([]crm.
 }
 
 // CreateAccount implements crm.AccountService.
-func (s *AccountService) CreateAccount(ctx context.Context, p *crm.Principal, name string, c crm.Client) (*crm.Account, error) {
+func (s *AccountService) CreateAccount(ctx context.Context, a crm.Actor, name string) (*crm.Account, error) {
 	name, err := crm.CleanName("name", name)
 	if err != nil {
 		return nil, err
 	}
 	id := uuid.Must(uuid.NewV7())
 	var out *crm.Account
-	err = s.db.inTx(ctx, Scope{UserID: p.User.ID, AccountID: id}, func(ctx context.Context, tx *Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)`, id, name, p.User.ID, tx.Now); err != nil {
-			return fmt.Errorf("insert account: %w", err)
+	err = s.db.writeAs(ctx, a, func(ctx context.Context, tx *Tx, p *crm.Principal) error {
+		if err := tx.setScope(ctx, Scope{UserID: p.User.ID, AccountID: id}); err != nil {
+			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO memberships (account_id, user_id, role, created_at, status_changed_at) VALUES ($1, $2, 'OWNER', $3, $3)`,
-			id, p.User.ID, tx.Now); err != nil {
-			return fmt.Errorf("insert membership: %w", err)
-		}
-		if err := logActivityAs(ctx, tx, id, p.User.ID, crm.RoleOwner.Role().Name, "account.created", crm.Settings, id,
-			map[string]crm.Change{"name": {To: name}}); err != nil {
+		if err := createOwnedAccount(ctx, tx, p.User.ID, id, name); err != nil {
 			return err
 		}
 		out = &crm.Account{ID: id, Name: name, CreatedAt: tx.Now, IPAllowlist: nil}
@@ -152,30 +189,26 @@ func (s *AccountService) CreateAccount(ctx context.Context, p *crm.Principal, na
 // SwitchAccount implements crm.AccountService.
 func (s *AccountService) SwitchAccount(ctx context.Context, a crm.Actor) (*crm.Session, error) {
 	var out *crm.Session
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
-		if _, err := tx.Exec(ctx, `UPDATE sessions SET current_account_id = $2 WHERE id = $1 AND revoked_at IS NULL`, a.Principal.Session.ID, a.AccountID); err != nil {
+	err := s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		if _, err := tx.Exec(ctx, `UPDATE sessions SET current_account_id = $2 WHERE id = $1 AND revoked_at IS NULL`, e.principal.Session.ID, e.account.ID); err != nil {
 			return fmt.Errorf("switch account: %w", err)
 		}
-		sess := a.Principal.Session
-		sess.AccountID = a.AccountID
+		sess := e.principal.Session
+		sess.AccountID = e.account.ID
 		out = &sess
-		return logActivity(ctx, tx, e, "account.switched_to", crm.Members, a.UserID(), nil)
+		return logActivity(ctx, tx, e, "account.switched_to", crm.Members, e.userID(), nil)
 	})
 	return out, err
 }
 
 // Enter implements crm.AccountService.
 func (s *AccountService) Enter(ctx context.Context, a crm.Actor) (*crm.Account, crm.Grant, error) {
-	var acct crm.Account
-	var grant crm.Grant
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
-		acct, grant = e.account, e.grant
-		return nil
-	})
+	e, err := s.db.verified(ctx, a)
 	if err != nil {
 		return nil, crm.Grant{}, err
 	}
-	return &acct, grant, nil
+	acct := e.account
+	return &acct, e.grant, nil
 }
 
 // RenameAccount implements crm.AccountService.
@@ -185,7 +218,7 @@ func (s *AccountService) RenameAccount(ctx context.Context, a crm.Actor, name st
 		return nil, err
 	}
 	var out crm.Account
-	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err = s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}

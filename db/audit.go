@@ -15,7 +15,7 @@ import (
 const maxActionFilter = 100
 
 // Activity implements crm.AccountService.
-func (s *AccountService) Activity(ctx context.Context, a crm.Actor, f crm.ActivityFilter, page crm.PageArgs) (*crm.ActivityPage, error) {
+func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.ActivityFilter, page crm.PageArgs) (*crm.ActivityPage, error) {
 	if len(f.Action) > maxActionFilter {
 		return nil, crm.InvalidInput("action", "at most %d characters", maxActionFilter)
 	}
@@ -27,7 +27,7 @@ func (s *AccountService) Activity(ctx context.Context, a crm.Actor, f crm.Activi
 		return nil, err
 	}
 	var out *crm.ActivityPage
-	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err = s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
 			return err
 		}
@@ -85,13 +85,13 @@ func (s *AccountService) Activity(ctx context.Context, a crm.Actor, f crm.Activi
 
 // LoginEvents implements crm.AccountService: sign-ins of the account's
 // members since they joined, and the account's allowlist refusals.
-func (s *AccountService) LoginEvents(ctx context.Context, a crm.Actor, page crm.PageArgs) (*crm.LoginEventPage, error) {
+func (s *AuditService) LoginEvents(ctx context.Context, a crm.Actor, page crm.PageArgs) (*crm.LoginEventPage, error) {
 	page, after, err := timePage(page)
 	if err != nil {
 		return nil, err
 	}
 	var out *crm.LoginEventPage
-	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err = s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
 			return err
 		}
@@ -117,13 +117,13 @@ func (s *AccountService) LoginEvents(ctx context.Context, a crm.Actor, page crm.
 }
 
 // Notifications implements crm.AccountService.
-func (s *AccountService) Notifications(ctx context.Context, a crm.Actor, page crm.PageArgs) (*crm.NotificationPage, error) {
+func (s *AuditService) Notifications(ctx context.Context, a crm.Actor, page crm.PageArgs) (*crm.NotificationPage, error) {
 	page, after, err := timePage(page)
 	if err != nil {
 		return nil, err
 	}
 	var out *crm.NotificationPage
-	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err = s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		var rows []struct {
 			ID        uuid.UUID  `db:"id"`
 			At        time.Time  `db:"at"`
@@ -135,7 +135,7 @@ func (s *AccountService) Notifications(ctx context.Context, a crm.Actor, page cr
 		err := tx.Select(ctx, &rows, `
 			SELECT id, at, kind, message, subject_id, read_at FROM notifications
 			WHERE account_id = $1 AND recipient_id = $2 AND ($3::timestamptz IS NULL OR (at, id) < ($3, $4))
-			ORDER BY at DESC, id DESC LIMIT $5`, e.account.ID, e.actor.UserID(), after.at, after.id, page.First+1)
+			ORDER BY at DESC, id DESC LIMIT $5`, e.account.ID, e.userID(), after.at, after.id, page.First+1)
 		if err != nil {
 			return fmt.Errorf("notifications: %w", err)
 		}

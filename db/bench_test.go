@@ -13,14 +13,16 @@ import (
 	"switchboard/crm"
 	"switchboard/db"
 	"switchboard/db/dbtest"
+	"switchboard/secrets"
 )
 
 // scopeFixture is a user in 10 accounts, one of which has 50 members.
 type scopeFixture struct {
 	d       *db.DB
 	raw     *sqlx.DB
-	svc     *db.AccountService
-	user    crm.Principal
+	svc     db.AccountServices
+	userID  uuid.UUID
+	token   string
 	account uuid.UUID
 }
 
@@ -30,7 +32,7 @@ func newScopeFixture(b *testing.B) *scopeFixture {
 	d := database.Open(b, db.Options{MaxOpenConns: 4})
 	raw := sqlx.NewDb(d.Pool(), "postgres")
 	now := time.Now().UTC()
-	f := &scopeFixture{d: d, raw: raw, svc: db.NewAccountService(d, db.AccountConfig{Policy: crm.NewPasswordPolicy()})}
+	f := &scopeFixture{d: d, raw: raw, svc: db.NewAccountServices(d, db.AccountConfig{Policy: crm.NewPasswordPolicy()})}
 	newUser := func(i int) uuid.UUID {
 		id := uuid.Must(uuid.NewV7())
 		raw.MustExec(`INSERT INTO users (id, email, name, password_hash, password_changed_at, created_at) VALUES ($1, $2, $3, 'x', $4, $4)`,
@@ -38,7 +40,10 @@ func newScopeFixture(b *testing.B) *scopeFixture {
 		return id
 	}
 	me := newUser(0)
-	f.user = crm.Principal{User: crm.User{ID: me}}
+	f.userID = me
+	f.token = secrets.NewToken(secrets.PrefixSession)
+	raw.MustExec(`INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5)`,
+		uuid.Must(uuid.NewV7()), me, secrets.HashToken(f.token), now, now.Add(24*time.Hour))
 	for a := range 10 {
 		acct := uuid.Must(uuid.NewV7())
 		raw.MustExec(`INSERT INTO accounts (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)`, acct, fmt.Sprintf("Account %d", a), me, now)
@@ -84,10 +89,10 @@ func measure(b *testing.B, fn func(ctx context.Context) error) {
 //	make bench BENCH=ScopeOverhead BENCHTIME=3000x BENCHCOUNT=5
 func BenchmarkScopeOverhead(b *testing.B) {
 	f := newScopeFixture(b)
-	actor := crm.Actor{Principal: &f.user, AccountID: f.account}
+	actor := crm.Actor{Token: f.token, AccountID: f.account}
 	b.Run("switcher/scoped", func(b *testing.B) {
 		measure(b, func(ctx context.Context) error {
-			got, err := f.svc.Accounts(ctx, &f.user)
+			got, err := f.svc.Accounts.Accounts(ctx, actor)
 			if err == nil && len(got) != 10 {
 				err = fmt.Errorf("%d accounts", len(got))
 			}
@@ -104,7 +109,7 @@ func BenchmarkScopeOverhead(b *testing.B) {
 			err := f.raw.SelectContext(ctx, &rows, `
 				SELECT m.account_id, m.role, a.name FROM memberships m JOIN accounts a ON a.id = m.account_id
 				LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
-				WHERE m.user_id = $1 AND m.status <> 'REMOVED' ORDER BY lower(a.name), a.id`, f.user.User.ID)
+				WHERE m.user_id = $1 AND m.status <> 'REMOVED' ORDER BY lower(a.name), a.id`, f.userID)
 			if err == nil && len(rows) != 10 {
 				err = fmt.Errorf("%d accounts", len(rows))
 			}
@@ -113,7 +118,7 @@ func BenchmarkScopeOverhead(b *testing.B) {
 	})
 	b.Run("members50/scoped", func(b *testing.B) {
 		measure(b, func(ctx context.Context) error {
-			page, err := f.svc.Members(ctx, actor, crm.MemberFilter{}, crm.PageArgs{First: 50})
+			page, err := f.svc.Members.Members(ctx, actor, crm.MemberFilter{}, crm.PageArgs{First: 50})
 			if err == nil && len(page.Members) != 50 {
 				err = fmt.Errorf("%d members", len(page.Members))
 			}

@@ -1,7 +1,8 @@
 // Package db is the PostgreSQL implementation of the crm services. All SQL
-// lives here. A public method opens its transaction through DB.inTx, which
-// switches to the restricted runtime role and sets the tenant scope for that
-// transaction only; lowercase helpers take (ctx, tx, ...) and do one thing.
+// lives here. A public method opens its transaction through DB.inTx (or
+// joins the operation's unit of work, see unit.go), which sets the tenant
+// scope for that transaction only; lowercase helpers take (ctx, tx, ...) and
+// do one thing.
 package db
 
 import (
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -19,22 +21,31 @@ import (
 	"github.com/lib/pq"
 )
 
-// RuntimeRole is the role request work runs as (SET ROLE per transaction). It
-// does not own the tables and cannot bypass row-level security; the
-// migrations create it.
+// RuntimeRole is the role request work runs as. It does not own the tables
+// and cannot bypass row-level security; the migrations create it. The
+// request pool's connections take it at connection start (the `options`
+// startup parameter), so no statement can run as the table owner by
+// forgetting to switch.
 const RuntimeRole = "switchboard_app"
 
 // Clock returns the current time. Tests inject their own.
 type Clock func() time.Time
 
-// DB holds the connection pool and everything a transaction needs.
+// DB holds the connection pools and everything a transaction needs.
 type DB struct {
-	pool *sqlx.DB
+	// app serves request work, as RuntimeRole. admin connects as the URL's
+	// own user, the tables' owner: migrations and their status, the job
+	// queue's own maintenance, pruning.
+	app, admin *sqlx.DB
 	// runner begins transactions: on the pool normally, as savepoints inside
 	// one outer transaction for tests that roll everything back.
-	runner runner
-	now    Clock
-	log    *slog.Logger
+	runner   runner
+	now      Clock
+	log      *slog.Logger
+	sessions SessionLimits
+	// Statements counts every statement and transaction boundary sent for
+	// request work, for tests and metrics.
+	statements atomic.Int64
 }
 
 // Options configure Open.
@@ -42,68 +53,157 @@ type Options struct {
 	MaxOpenConns int
 	Clock        Clock
 	Logger       *slog.Logger
+	// TxTimeout bounds one statement and one transaction of request work
+	// (the operation timeout); default 15 s.
+	TxTimeout time.Duration
+	// Sessions are the limits every transaction checks a session against.
+	Sessions SessionLimits
 }
 
-// Open connects to url and checks the connection.
+// SessionLimits are how long a session lasts.
+type SessionLimits struct {
+	// Idle ends a session unused for this long; Absolute ends any session
+	// this long after sign-in.
+	Idle, Absolute time.Duration
+}
+
+// adminConns is the size of the owner's pool: the job queue, readiness
+// probes and the hourly prune share it.
+const adminConns = 4
+
+// Open connects to url and checks the connection. The request pool
+// connects lazily: before the migrations have created RuntimeRole it cannot.
 func Open(ctx context.Context, url string, opts Options) (*DB, error) {
-	pool, err := sqlx.Open("postgres", url)
+	admin, err := sqlx.Open("postgres", url)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	if opts.MaxOpenConns > 0 {
-		pool.SetMaxOpenConns(opts.MaxOpenConns)
-		pool.SetMaxIdleConns(opts.MaxOpenConns)
-	}
-	pool.SetConnMaxIdleTime(5 * time.Minute)
-	if err := pool.PingContext(ctx); err != nil {
-		_ = pool.Close()
+	admin.SetMaxOpenConns(adminConns)
+	admin.SetMaxIdleConns(adminConns)
+	admin.SetConnMaxIdleTime(5 * time.Minute)
+	if err := admin.PingContext(ctx); err != nil {
+		_ = admin.Close()
 		return nil, fmt.Errorf("connect to database %s: %w", redactDSN(url), err)
 	}
-	return newDB(pool, poolRunner{pool}, opts), nil
+	opts = opts.withDefaults()
+	appURL, err := requestURL(url, opts)
+	if err != nil {
+		_ = admin.Close()
+		return nil, err
+	}
+	appPool, err := openPrepared(appURL)
+	if err != nil {
+		_ = admin.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	app := sqlx.NewDb(appPool, "postgres")
+	if opts.MaxOpenConns > 0 {
+		app.SetMaxOpenConns(opts.MaxOpenConns)
+		app.SetMaxIdleConns(opts.MaxOpenConns)
+	}
+	app.SetConnMaxIdleTime(5 * time.Minute)
+	d := newDB(poolRunner{pool: app, limit: opts.TxTimeout}, opts)
+	d.app, d.admin = app, admin
+	return d, nil
+}
+
+// requestURL is url with the startup options of request connections: the
+// runtime role, a statement timeout, and a limit on a transaction left
+// open and idle (a unit of work never ended).
+func requestURL(dsn string, opts Options) (string, error) {
+	opt := fmt.Sprintf("-c role=%s -c statement_timeout=%d -c idle_in_transaction_session_timeout=%d",
+		RuntimeRole, opts.TxTimeout.Milliseconds(), idleInTransaction.Milliseconds())
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return "", errors.New("database: DATABASE_URL must be a postgres:// URL")
+	}
+	q := u.Query()
+	if existing := q.Get("options"); existing != "" {
+		opt = existing + " " + opt
+	}
+	q.Set("options", opt)
+	if q.Get("application_name") == "" {
+		q.Set("application_name", ApplicationName)
+	}
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+// ApplicationName is how request connections appear in pg_stat_activity.
+const ApplicationName = "switchboard"
+
+// idleInTransaction is how long the server lets a request transaction sit
+// idle before ending it: far beyond any operation, so only a bug reaches it.
+const idleInTransaction = time.Minute
+
+func (o Options) withDefaults() Options {
+	if o.TxTimeout <= 0 {
+		o.TxTimeout = 15 * time.Second
+	}
+	if o.Sessions.Idle <= 0 {
+		o.Sessions.Idle = 30 * time.Minute
+	}
+	if o.Sessions.Absolute <= 0 {
+		o.Sessions.Absolute = 12 * time.Hour
+	}
+	return o
 }
 
 // NewInTx returns a DB whose transactions are savepoints inside tx, so a test
 // can roll back everything it did. The DB must not be used concurrently.
 func NewInTx(tx *sqlx.Tx, opts Options) *DB {
-	return newDB(nil, &savepointRunner{tx: tx}, opts)
+	return newDB(&savepointRunner{tx: tx}, opts)
 }
 
-func newDB(pool *sqlx.DB, r runner, opts Options) *DB {
+func newDB(r runner, opts Options) *DB {
+	opts = opts.withDefaults()
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &DB{pool: pool, runner: r, now: opts.Clock, log: opts.Logger}
+	return &DB{runner: r, now: opts.Clock, log: opts.Logger, sessions: opts.Sessions}
 }
 
-// Close closes the pool.
+// Close closes the pools.
 func (db *DB) Close() error {
-	if db.pool == nil {
+	if db.app == nil {
 		return nil
 	}
-	return db.pool.Close()
+	return errors.Join(db.app.Close(), db.admin.Close())
 }
 
-// Pool exposes the underlying pool for the parts that need a *sql.DB of their
-// own: migrations, the job queue and the metrics collector.
+// Pool is the owner's pool, for the parts that need a *sql.DB of their own
+// and the owner's rights: migrations, the job queue, metrics.
 func (db *DB) Pool() *sql.DB {
-	if db.pool == nil {
+	if db.admin == nil {
 		return nil
 	}
-	return db.pool.DB
+	return db.admin.DB
+}
+
+// RequestPool is the pool request work runs on, for metrics.
+func (db *DB) RequestPool() *sql.DB {
+	if db.app == nil {
+		return nil
+	}
+	return db.app.DB
 }
 
 // Now is the DB's clock.
 func (db *DB) Now() time.Time { return db.now() }
 
+// Statements is how many statements (BEGIN and COMMIT included) request
+// work has sent so far.
+func (db *DB) Statements() int64 { return db.statements.Load() }
+
 // Ping checks that the database answers.
 func (db *DB) Ping(ctx context.Context) error {
-	if db.pool == nil {
+	if db.admin == nil {
 		return nil
 	}
-	return db.pool.PingContext(ctx)
+	return db.admin.PingContext(ctx)
 }
 
 // Scope is the server-verified identity a transaction acts for. The zero
@@ -115,30 +215,40 @@ type Scope struct {
 
 // Tx is one transaction with the time it started, so every row it writes
 // carries the same now.
+//
+// Its statements ignore the caller's cancellation: when a client leaves
+// mid-request, the work already under way finishes (a write commits whole
+// or not at all, as it would have) and the connection goes back to the
+// pool, where lib/pq would otherwise cancel the statement and discard the
+// connection. Time limits come from the server instead: every request
+// connection has a statement_timeout.
 type Tx struct {
-	q   sqlx.ExtContext
+	q sqlx.ExtContext
+	// sql is nil for a single statement outside a transaction.
 	sql *sql.Tx
+	db  *DB
 	Now time.Time
 }
 
 // Get scans one row into dest.
 func (tx *Tx) Get(ctx context.Context, dest any, query string, args ...any) error {
-	return sqlx.GetContext(ctx, tx.q, dest, query, args...)
+	tx.db.statements.Add(1)
+	return sqlx.GetContext(context.WithoutCancel(ctx), tx.q, dest, query, args...)
 }
 
 // Select scans all rows into dest, a pointer to a slice.
 func (tx *Tx) Select(ctx context.Context, dest any, query string, args ...any) error {
-	return sqlx.SelectContext(ctx, tx.q, dest, query, args...)
+	tx.db.statements.Add(1)
+	return sqlx.SelectContext(context.WithoutCancel(ctx), tx.q, dest, query, args...)
 }
 
 // Exec runs a statement.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.q.ExecContext(ctx, query, args...)
+	tx.db.statements.Add(1)
+	return tx.q.ExecContext(context.WithoutCancel(ctx), query, args...)
 }
 
-// setScope changes the transaction's scope, for the few operations that
-// learn their account from a verified secret (an invitation link) halfway
-// through.
+// setScope changes the transaction's scope.
 func (tx *Tx) setScope(ctx context.Context, scope Scope) error {
 	_, err := tx.Exec(ctx, `SELECT set_config('app.user_id', $1, true), set_config('app.account_id', $2, true)`,
 		uuidOrEmpty(scope.UserID), uuidOrEmpty(scope.AccountID))
@@ -151,19 +261,33 @@ func (tx *Tx) SQL() *sql.Tx { return tx.sql }
 
 const maxTxAttempts = 5
 
-// inTx runs fn in a transaction as the runtime role with scope set for that
-// transaction only. Serialization failures and deadlocks are retried here, so
-// call sites never retry. fn may run more than once and must not have side
-// effects outside the transaction.
+// inTx runs fn in a transaction of its own (never the operation's unit of
+// work) with scope set for that transaction only. Serialization failures
+// and deadlocks are retried here, so call sites never retry. fn may run more
+// than once and must not have side effects outside the transaction.
 func (db *DB) inTx(ctx context.Context, scope Scope, fn func(ctx context.Context, tx *Tx) error) error {
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = db.runOnce(ctx, scope, fn)
-		if err == nil || !retryable(err) || attempt == maxTxAttempts {
+	return db.retrying(ctx, func() error {
+		return db.runOnce(ctx, func(ctx context.Context, tx *Tx) error {
+			if scope != (Scope{}) {
+				if err := tx.setScope(ctx, scope); err != nil {
+					return fmt.Errorf("set scope: %w", err)
+				}
+			}
+			return fn(ctx, tx)
+		})
+	})
+}
+
+// retrying runs attempt until it succeeds, fails for good, or has failed
+// with a serialization failure or deadlock maxTxAttempts times.
+func (db *DB) retrying(ctx context.Context, attempt func() error) error {
+	for n := 1; ; n++ {
+		err := attempt()
+		if err == nil || !retryable(err) || n == maxTxAttempts {
 			return redact(err)
 		}
 		// Jittered backoff so colliding transactions do not collide again.
-		backoff := time.Duration(attempt*attempt) * time.Duration(2+rand.IntN(8)) * time.Millisecond
+		backoff := time.Duration(n*n) * time.Duration(2+rand.IntN(8)) * time.Millisecond
 		select {
 		case <-ctx.Done():
 			return errors.Join(redact(err), ctx.Err())
@@ -172,29 +296,52 @@ func (db *DB) inTx(ctx context.Context, scope Scope, fn func(ctx context.Context
 	}
 }
 
-func (db *DB) runOnce(ctx context.Context, scope Scope, fn func(ctx context.Context, tx *Tx) error) (err error) {
-	h, err := db.runner.begin(ctx)
+// runOnce runs fn in one transaction: committed when fn succeeds, rolled
+// back otherwise.
+func (db *DB) runOnce(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) (err error) {
+	tx, end, err := db.begin(ctx)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = h.rollback()
-		}
-	}()
-	// PostgreSQL keeps microseconds: a now with more would not round-trip.
-	tx := &Tx{q: h.q, sql: h.sql, Now: db.now().UTC().Truncate(time.Microsecond)}
-	if _, err = tx.Exec(ctx, `SELECT set_config('role', $1, true), set_config('app.user_id', $2, true), set_config('app.account_id', $3, true)`,
-		RuntimeRole, uuidOrEmpty(scope.UserID), uuidOrEmpty(scope.AccountID)); err != nil {
-		return fmt.Errorf("set scope: %w", err)
-	}
-	if err = fn(ctx, tx); err != nil {
 		return err
 	}
-	if err = h.commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+	defer func() { err = end(err) }()
+	return fn(ctx, tx)
+}
+
+// begin starts a transaction; end commits it when given nil and rolls it
+// back otherwise, and returns the outcome.
+func (db *DB) begin(ctx context.Context) (*Tx, func(error) error, error) {
+	db.statements.Add(1)
+	h, err := db.runner.begin(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin: %w", err)
 	}
-	return nil
+	tx := &Tx{q: h.tx, sql: h.tx.Tx, db: db, Now: db.txNow()}
+	end := func(err error) error {
+		db.statements.Add(1)
+		if err != nil {
+			_ = h.rollback()
+			return err
+		}
+		if err := h.commit(); err != nil {
+			return fmt.Errorf("commit: %w", err)
+		}
+		return nil
+	}
+	return tx, end, nil
+}
+
+// txNow is the time a transaction acts at. PostgreSQL keeps microseconds:
+// a now with more would not round-trip.
+func (db *DB) txNow() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+// single runs fn as one statement outside any transaction, for work that
+// needs no more (authenticating a subscription).
+func (db *DB) single(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	if db.app == nil {
+		// Tests on a rolled-back transaction have no pool.
+		return db.runOnce(ctx, fn)
+	}
+	return fn(ctx, &Tx{q: db.app, db: db, Now: db.txNow()})
 }
 
 func uuidOrEmpty(id uuid.UUID) string {
@@ -224,8 +371,7 @@ func isUniqueViolation(err error, name string) bool {
 }
 
 type txHandle struct {
-	q        sqlx.ExtContext
-	sql      *sql.Tx
+	tx       *sqlx.Tx
 	commit   func() error
 	rollback func() error
 }
@@ -234,18 +380,33 @@ type runner interface {
 	begin(ctx context.Context) (txHandle, error)
 }
 
-type poolRunner struct{ pool *sqlx.DB }
+type poolRunner struct {
+	pool *sqlx.DB
+	// limit bounds a transaction, waiting for a connection included.
+	limit time.Duration
+}
 
 func (r poolRunner) begin(ctx context.Context) (txHandle, error) {
+	// database/sql and lib/pq watch the context given here for the whole
+	// transaction: the caller's would end it (and cost the connection) when
+	// the client leaves. A detached one, bounded in time, does not.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.limit)
 	tx, err := r.pool.BeginTxx(ctx, nil)
 	if err != nil {
+		cancel()
 		return txHandle{}, err
 	}
-	return txHandle{q: tx, sql: tx.Tx, commit: tx.Commit, rollback: tx.Rollback}, nil
+	return txHandle{
+		tx:       tx,
+		commit:   func() error { defer cancel(); return tx.Commit() },
+		rollback: func() error { defer cancel(); return tx.Rollback() },
+	}, nil
 }
 
 // savepointRunner nests each transaction in a savepoint of one outer
-// transaction that the test rolls back at the end.
+// transaction that the test rolls back at the end. The outer transaction
+// connects as the owner, so each savepoint switches to RuntimeRole, as the
+// request pool's connections are.
 type savepointRunner struct {
 	tx *sqlx.Tx
 	n  int
@@ -254,15 +415,14 @@ type savepointRunner struct {
 func (r *savepointRunner) begin(ctx context.Context) (txHandle, error) {
 	r.n++
 	name := fmt.Sprintf("sp_%d", r.n)
-	if _, err := r.tx.ExecContext(ctx, "SAVEPOINT "+name); err != nil {
+	if _, err := r.tx.ExecContext(ctx, "SAVEPOINT "+name+"; SET LOCAL ROLE "+RuntimeRole); err != nil {
 		return txHandle{}, err
 	}
 	// The savepoint statements use a fresh context: the caller's may already
 	// be cancelled when it rolls back, and the outer transaction must stay
 	// usable.
 	return txHandle{
-		q:   r.tx,
-		sql: r.tx.Tx,
+		tx: r.tx,
 		commit: func() error {
 			// RESET ROLE so the test's own statements after this one run as
 			// the session user again, as they would after a real commit.

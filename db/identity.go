@@ -26,14 +26,12 @@ type Outbox interface {
 // IdentityConfig holds what the identity service needs besides the
 // database.
 type IdentityConfig struct {
-	PublicURL       string
-	IdleTimeout     time.Duration
-	AbsoluteTimeout time.Duration
-	Hasher          *secrets.Hasher
-	Box             *secrets.Box
-	Policy          *crm.PasswordPolicy
-	Outbox          Outbox
-	Logger          *slog.Logger
+	PublicURL string
+	Hasher    *secrets.Hasher
+	Box       *secrets.Box
+	Policy    *crm.PasswordPolicy
+	Outbox    Outbox
+	Logger    *slog.Logger
 }
 
 // Lifetimes of the short-lived secrets.
@@ -130,12 +128,13 @@ type sessionRow struct {
 const sessionColumns = `s.id, s.user_id, s.created_at, s.last_seen_at, s.expires_at, host(s.ip) AS ip, s.user_agent, s.device,
 	s.current_account_id, s.revoked_at, s.revoked_reason, host(s.revoked_by_ip) AS revoked_by_ip, s.revoked_by_device`
 
-func (s *IdentityService) session(r *sessionRow) *crm.Session {
-	out := &crm.Session{
+// session shapes a sessions row, with when it idles out.
+func (l SessionLimits) session(r *sessionRow) crm.Session {
+	out := crm.Session{
 		ID: r.ID, UserID: r.UserID, CreatedAt: r.CreatedAt.UTC(), LastSeenAt: r.LastSeenAt.UTC(), ExpiresAt: r.ExpiresAt.UTC(),
 		IP: parseIP(r.IP), UserAgent: r.UserAgent, Device: r.Device,
 	}
-	out.IdleExpiresAt = minTime(out.LastSeenAt.Add(s.cfg.IdleTimeout), out.ExpiresAt)
+	out.IdleExpiresAt = minTime(out.LastSeenAt.Add(l.Idle), out.ExpiresAt)
 	if r.AccountID != nil {
 		out.AccountID = *r.AccountID
 	}
@@ -162,8 +161,8 @@ func (r *sessionRow) end() crm.SessionEnd {
 
 // expired reports whether an active session has passed its idle or
 // absolute limit at now.
-func (s *IdentityService) expired(r *sessionRow, now time.Time) bool {
-	return !now.Before(r.ExpiresAt) || !now.Before(r.LastSeenAt.Add(s.cfg.IdleTimeout))
+func (l SessionLimits) expired(r *sessionRow, now time.Time) bool {
+	return !now.Before(r.ExpiresAt) || !now.Before(r.LastSeenAt.Add(l.Idle))
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -218,12 +217,13 @@ func (s *IdentityService) newSession(ctx context.Context, tx *Tx, userID, accoun
 		INSERT INTO sessions AS s (id, user_id, token_hash, created_at, last_seen_at, expires_at, ip, user_agent, device, current_account_id)
 		VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9)
 		RETURNING `+sessionColumns,
-		uuid.Must(uuid.NewV7()), userID, secrets.HashToken(token), tx.Now, tx.Now.Add(s.cfg.AbsoluteTimeout),
+		uuid.Must(uuid.NewV7()), userID, secrets.HashToken(token), tx.Now, tx.Now.Add(s.db.sessions.Absolute),
 		nullIP(c.IP), crm.TruncateUserAgent(c.UserAgent), c.Device(), acct)
 	if err != nil {
 		return "", nil, fmt.Errorf("insert session: %w", err)
 	}
-	return token, s.session(&row), nil
+	sess := s.db.sessions.session(&row)
+	return token, &sess, nil
 }
 
 // logLogin appends to the login log.
@@ -282,16 +282,7 @@ func (s *IdentityService) SignUp(ctx context.Context, in crm.SignUpInput, c crm.
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)`,
-			accountID, accountName, userID, tx.Now); err != nil {
-			return fmt.Errorf("insert account: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO memberships (account_id, user_id, role, created_at, status_changed_at) VALUES ($1, $2, 'OWNER', $3, $3)`,
-			accountID, userID, tx.Now); err != nil {
-			return fmt.Errorf("insert membership: %w", err)
-		}
-		if err := logActivityAs(ctx, tx, accountID, userID, crm.RoleOwner.Role().Name, "account.created", crm.Settings, accountID,
-			map[string]crm.Change{"name": {To: accountName}}); err != nil {
+		if err := createOwnedAccount(ctx, tx, userID, accountID, accountName); err != nil {
 			return err
 		}
 		token, sess, err := s.newSession(ctx, tx, userID, accountID, c)
@@ -314,6 +305,66 @@ func (s *IdentityService) SignUp(ctx context.Context, in crm.SignUpInput, c crm.
 		return nil, fmt.Errorf("sign up: %w", err)
 	}
 	return result, nil
+}
+
+// createOwnedAccount creates an account owned by userID, with its entry
+// in the account's activity log; tx's scope must be that account.
+func createOwnedAccount(ctx context.Context, tx *Tx, userID, accountID uuid.UUID, name string) error {
+	if _, err := tx.Exec(ctx, `INSERT INTO accounts (id, name, created_by, created_at) VALUES ($1, $2, $3, $4)`,
+		accountID, name, userID, tx.Now); err != nil {
+		return fmt.Errorf("insert account: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO memberships (account_id, user_id, role, created_at, status_changed_at) VALUES ($1, $2, 'OWNER', $3, $3)`,
+		accountID, userID, tx.Now); err != nil {
+		return fmt.Errorf("insert membership: %w", err)
+	}
+	return logActivityAs(ctx, tx, accountID, userID, crm.RoleOwner.Role().Name, "account.created", crm.Settings, accountID,
+		map[string]crm.Change{"name": {To: name}})
+}
+
+// Provision creates a login that owns the named accounts, without signing
+// it in (so its first real sign-in evicts nobody), or, when the email has
+// a login, gives it a new password. It is for the command line (the demo
+// seed), not reachable over GraphQL. Errors: BAD_USER_INPUT.
+func (s *IdentityService) Provision(ctx context.Context, in crm.SignUpInput, moreAccounts ...string) (created bool, err error) {
+	email, err := crm.NormalizeEmail("email", in.Email)
+	if err != nil {
+		return false, err
+	}
+	if err := s.cfg.Policy.Check("password", in.Password); err != nil {
+		return false, err
+	}
+	hash, err := s.hash(ctx, in.Password)
+	if err != nil {
+		return false, err
+	}
+	names := append([]string{in.AccountName}, moreAccounts...)
+	userID := uuid.Must(uuid.NewV7())
+	err = s.db.inTx(ctx, Scope{UserID: userID}, func(ctx context.Context, tx *Tx) error {
+		existing, err := getUserByEmail(ctx, tx, email)
+		if err != nil {
+			return err
+		}
+		if existing != nil {
+			created = false
+			return s.replacePassword(ctx, tx, existing, hash)
+		}
+		created = true
+		if _, err := insertUser(ctx, tx, userID, email, in.Name, hash); err != nil {
+			return err
+		}
+		for _, name := range names {
+			id := uuid.Must(uuid.NewV7())
+			if err := tx.setScope(ctx, Scope{UserID: userID, AccountID: id}); err != nil {
+				return err
+			}
+			if err := createOwnedAccount(ctx, tx, userID, id, name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return created, err
 }
 
 // insertUser creates a login. A taken email fails with the unique
@@ -377,68 +428,28 @@ func (s *IdentityService) openSecret(sealed []byte, keyID *string, userID uuid.U
 // totpAD binds a sealed TOTP secret to its user.
 func totpAD(userID uuid.UUID) []byte { return []byte("totp:" + userID.String()) }
 
-// Authenticate implements crm.IdentityService.
+// Authenticate implements crm.IdentityService. In an operation's unit of
+// work it verifies the token once, in the unit's transaction (with the
+// membership of the account the operation asked for, in the same
+// statement); elsewhere it is one statement of its own.
 func (s *IdentityService) Authenticate(ctx context.Context, token string) (*crm.Principal, error) {
 	if !secrets.WellFormed(token, secrets.PrefixSession) {
-		return nil, crm.Errorf(crm.CodeUnauthenticated, "sign in first")
+		return nil, errSignIn
 	}
-	var (
-		p     *crm.Principal
-		ended *crm.SessionEnd
-	)
-	err := s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
-		p, ended = nil, nil
-		var row struct {
-			sessionRow
-			UserEmail     string     `db:"user_email"`
-			UserName      string     `db:"user_name"`
-			UserCreatedAt time.Time  `db:"user_created_at"`
-			TOTPEnabledAt *time.Time `db:"totp_enabled_at"`
-		}
-		err := tx.Get(ctx, &row, `
-			SELECT `+sessionColumns+`, u.email AS user_email, u.name AS user_name, u.created_at AS user_created_at, u.totp_enabled_at
-			FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1`, secrets.HashToken(token))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if row.RevokedAt != nil {
-			e := row.end()
-			ended = &e
-			return nil
-		}
-		if s.expired(&row.sessionRow, tx.Now) {
-			ends, err := endSessions(ctx, tx, "s.id = $1", []any{row.ID}, crm.EndExpired, nil, uuid.Nil)
-			if err != nil {
-				return err
-			}
-			if len(ends) == 1 {
-				ended = &ends[0]
-			}
-			return nil
-		}
-		if tx.Now.Sub(row.LastSeenAt) >= touchInterval {
-			if _, err := tx.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = $1`, row.ID, tx.Now); err != nil {
-				return fmt.Errorf("touch session: %w", err)
-			}
-			row.LastSeenAt = tx.Now
-		}
-		p = &crm.Principal{
-			User: crm.User{ID: row.UserID, Email: row.UserEmail, Name: row.UserName, TOTPEnabled: row.TOTPEnabledAt != nil,
-				CreatedAt: row.UserCreatedAt.UTC()},
-			Session: *s.session(&row.sessionRow),
-		}
-		return nil
+	if u := s.db.unitFrom(ctx); u != nil {
+		u.mu.Lock()
+		p, err := u.authenticate(ctx, token)
+		u.mu.Unlock()
+		return p, s.db.settle(ctx, err)
+	}
+	var p *crm.Principal
+	err := s.db.single(ctx, func(ctx context.Context, tx *Tx) error {
+		var err error
+		p, _, err = s.db.authenticate(ctx, tx, token, uuid.Nil, false)
+		return err
 	})
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("authenticate: %w", err)
-	case ended != nil:
-		return nil, sessionEndedError(*ended)
-	case p == nil:
-		return nil, crm.Errorf(crm.CodeUnauthenticated, "sign in first")
+	if err != nil {
+		return nil, s.db.settle(ctx, redact(err))
 	}
 	return p, nil
 }
@@ -486,7 +497,7 @@ func (s *IdentityService) CheckSessions(ctx context.Context, ids []uuid.UUID) ([
 			switch r := &rows[i]; {
 			case r.RevokedAt != nil:
 				ends = append(ends, r.end())
-			case s.expired(r, tx.Now):
+			case s.db.sessions.expired(r, tx.Now):
 				expired = append(expired, r.ID)
 			default:
 				active = append(active, r.ID)
@@ -521,7 +532,7 @@ func (s *IdentityService) LoginEvents(ctx context.Context, p *crm.Principal, pag
 		return nil, err
 	}
 	var out *crm.LoginEventPage
-	err = s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
+	err = s.db.readUser(ctx, p.User.ID, func(ctx context.Context, tx *Tx) error {
 		var rows []loginEventRow
 		err := tx.Select(ctx, &rows, `
 			SELECT id, at, user_id, email, host(ip) AS ip, user_agent, device, outcome, session_id, concerns_account_id

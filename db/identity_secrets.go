@@ -13,10 +13,29 @@ import (
 	"switchboard/secrets"
 )
 
+// holdSession checks, inside a transaction that changes a user's own
+// security settings, that the session asking is still active, and
+// share-locks it until the change commits: a sign-out or eviction
+// committed meanwhile waits, and one committed first refuses the change.
+func holdSession(ctx context.Context, tx *Tx, p *crm.Principal) error {
+	var row sessionRow
+	err := tx.Get(ctx, &row, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = $1 FOR SHARE`, p.Session.ID)
+	if err != nil {
+		return fmt.Errorf("hold session: %w", err)
+	}
+	if row.RevokedAt != nil {
+		return sessionEndedError(row.end())
+	}
+	return nil
+}
+
 // EnableTOTP implements crm.IdentityService.
 func (s *IdentityService) EnableTOTP(ctx context.Context, p *crm.Principal) (*crm.TOTPSetup, error) {
 	var setup *crm.TOTPSetup
 	err := s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
+		if err := holdSession(ctx, tx, p); err != nil {
+			return err
+		}
 		user, err := lockUser(ctx, tx, p.User.ID)
 		if err != nil {
 			return err
@@ -48,6 +67,9 @@ func (s *IdentityService) ConfirmTOTP(ctx context.Context, p *crm.Principal, cod
 	}
 	var codes []string
 	err := s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
+		if err := holdSession(ctx, tx, p); err != nil {
+			return err
+		}
 		user, err := lockUser(ctx, tx, p.User.ID)
 		if err != nil {
 			return err
@@ -145,6 +167,9 @@ func (s *IdentityService) DisableTOTP(ctx context.Context, p *crm.Principal, pas
 		return err
 	}
 	return s.db.inTx(ctx, Scope{UserID: p.User.ID}, func(ctx context.Context, tx *Tx) error {
+		if err := holdSession(ctx, tx, p); err != nil {
+			return err
+		}
 		user, err := lockUser(ctx, tx, p.User.ID)
 		if err != nil {
 			return err
@@ -212,7 +237,8 @@ func (s *IdentityService) ChangePassword(ctx context.Context, p *crm.Principal, 
 		if err := s.cfg.Outbox.Email(ctx, tx.SQL(), passwordChangedNotice(user, c, tx.Now, s.cfg.PublicURL)); err != nil {
 			return err
 		}
-		result = &crm.AuthResult{Token: token, User: user.user(), Session: s.session(&row)}
+		sess := s.db.sessions.session(&row)
+		result = &crm.AuthResult{Token: token, User: user.user(), Session: &sess}
 		return nil
 	})
 	if err != nil {
@@ -333,35 +359,14 @@ func (s *IdentityService) ResetPassword(ctx context.Context, token, password str
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
 
-// SetPassword replaces a login's password from the command line (the demo
-// seed), ending its session like a reset does. It is not reachable over
-// GraphQL. Errors: NOT_FOUND, BAD_USER_INPUT.
-func (s *IdentityService) SetPassword(ctx context.Context, email, password string) error {
-	email, err := crm.NormalizeEmail("email", email)
-	if err != nil {
+// replacePassword sets a login's password from the command line,
+// ending its session like a reset does.
+func (s *IdentityService) replacePassword(ctx context.Context, tx *Tx, user *userRow, hash string) error {
+	if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1`, user.ID, hash, tx.Now); err != nil {
 		return err
 	}
-	if err := s.cfg.Policy.Check("password", password); err != nil {
+	if _, err := endSessions(ctx, tx, "s.user_id = $1", []any{user.ID}, crm.EndPasswordReset, nil, uuid.Nil); err != nil {
 		return err
 	}
-	hash, err := s.hash(ctx, password)
-	if err != nil {
-		return err
-	}
-	return s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
-		user, err := getUserByEmail(ctx, tx, email)
-		if err != nil {
-			return err
-		}
-		if user == nil {
-			return crm.NotFound("login")
-		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE id = $1`, user.ID, hash, tx.Now); err != nil {
-			return err
-		}
-		if _, err := endSessions(ctx, tx, "s.user_id = $1", []any{user.ID}, crm.EndPasswordReset, nil, uuid.Nil); err != nil {
-			return err
-		}
-		return forgiveEmail(ctx, tx, email)
-	})
+	return forgiveEmail(ctx, tx, user.Email)
 }

@@ -59,7 +59,7 @@ func (r *invitationRow) invitation(ctx context.Context, tx *Tx) (*crm.Invitation
 
 // issueInvitationLink stores a fresh link token for an invitation (the
 // older links stop working) and mails it.
-func (s *AccountService) issueInvitationLink(ctx context.Context, tx *Tx, e *entered, inv *invitationRow, role crm.Role) error {
+func (s *InvitationService) issueInvitationLink(ctx context.Context, tx *Tx, e *entered, inv *invitationRow, role crm.Role) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM invitation_tokens WHERE invitation_account_id = $1 AND invitation_id = $2`, inv.AccountID, inv.ID); err != nil {
 		return fmt.Errorf("retire old links: %w", err)
 	}
@@ -70,7 +70,7 @@ func (s *AccountService) issueInvitationLink(ctx context.Context, tx *Tx, e *ent
 	}
 	return s.cfg.Outbox.Email(ctx, tx.SQL(), crm.Email{
 		To:      inv.Email,
-		Subject: fmt.Sprintf("%s invited you to %s on Switchboard", e.actor.Principal.User.Name, e.account.Name),
+		Subject: fmt.Sprintf("%s invited you to %s on Switchboard", e.principal.User.Name, e.account.Name),
 		Text: fmt.Sprintf(`Hello,
 
 %s (%s) invited you to join %s on Switchboard as %s.
@@ -80,18 +80,18 @@ Accept the invitation within 7 days:
 %s/accept-invitation?token=%s
 
 The link works once, and only for %s. If you do not know the sender, ignore this message.
-`, e.actor.Principal.User.Name, e.actor.Principal.User.Email, e.account.Name, role.Name, s.cfg.PublicURL, token, inv.Email),
+`, e.principal.User.Name, e.principal.User.Email, e.account.Name, role.Name, s.cfg.PublicURL, token, inv.Email),
 	})
 }
 
 // InviteMember implements crm.AccountService.
-func (s *AccountService) InviteMember(ctx context.Context, a crm.Actor, rawEmail string, roleID uuid.UUID) (*crm.Invitation, error) {
+func (s *InvitationService) InviteMember(ctx context.Context, a crm.Actor, rawEmail string, roleID uuid.UUID) (*crm.Invitation, error) {
 	email, err := crm.NormalizeEmail("email", rawEmail)
 	if err != nil {
 		return nil, err
 	}
 	var out *crm.Invitation
-	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err = s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Members, crm.Create, uuid.Nil); err != nil {
 			return err
 		}
@@ -133,7 +133,7 @@ func (s *AccountService) InviteMember(ctx context.Context, a crm.Actor, rawEmail
 		err = tx.Get(ctx, &inv, `
 			INSERT INTO invitations (account_id, id, email, role, custom_role_id, invited_by, created_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING `+invitationColumns,
-			e.account.ID, uuid.Must(uuid.NewV7()), email, builtIn, custom, e.actor.UserID(), tx.Now, tx.Now.Add(crm.InvitationTTL))
+			e.account.ID, uuid.Must(uuid.NewV7()), email, builtIn, custom, e.userID(), tx.Now, tx.Now.Add(crm.InvitationTTL))
 		if isUniqueViolation(err, "invitations_one_pending") {
 			return crm.Errorf(crm.CodeConflict, "%s is already invited: resend the invitation instead", email)
 		}
@@ -188,9 +188,9 @@ func openInvitation(ctx context.Context, tx *Tx, e *entered, id uuid.UUID) (*inv
 
 // ResendInvitation implements crm.AccountService. An expired invitation
 // gets seven more days.
-func (s *AccountService) ResendInvitation(ctx context.Context, a crm.Actor, id uuid.UUID) (*crm.Invitation, error) {
+func (s *InvitationService) ResendInvitation(ctx context.Context, a crm.Actor, id uuid.UUID) (*crm.Invitation, error) {
 	var out *crm.Invitation
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		inv, err := openInvitation(ctx, tx, e, id)
 		if err != nil {
 			return err
@@ -219,8 +219,8 @@ func (s *AccountService) ResendInvitation(ctx context.Context, a crm.Actor, id u
 }
 
 // RevokeInvitation implements crm.AccountService.
-func (s *AccountService) RevokeInvitation(ctx context.Context, a crm.Actor, id uuid.UUID) error {
-	return s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+func (s *InvitationService) RevokeInvitation(ctx context.Context, a crm.Actor, id uuid.UUID) error {
+	return s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		inv, err := openInvitation(ctx, tx, e, id)
 		if err != nil {
 			return err
@@ -239,9 +239,9 @@ func (s *AccountService) RevokeInvitation(ctx context.Context, a crm.Actor, id u
 }
 
 // Invitations implements crm.AccountService.
-func (s *AccountService) Invitations(ctx context.Context, a crm.Actor) ([]crm.Invitation, error) {
+func (s *InvitationService) Invitations(ctx context.Context, a crm.Actor) ([]crm.Invitation, error) {
 	var out []crm.Invitation
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Members, crm.View, uuid.Nil); err != nil {
 			return err
 		}
@@ -265,15 +265,16 @@ func (s *AccountService) Invitations(ctx context.Context, a crm.Actor) ([]crm.In
 }
 
 // AcceptInvitation implements crm.AccountService.
-func (s *AccountService) AcceptInvitation(ctx context.Context, token string, p *crm.Principal, n crm.NewLogin, c crm.Client) (*crm.Accepted, error) {
+func (s *InvitationService) AcceptInvitation(ctx context.Context, token string, a crm.Actor, n crm.NewLogin) (*crm.Accepted, error) {
 	errBad := crm.InvalidInput("token", "this invitation link is not valid, was already used, was revoked or has expired; ask for a new one")
 	if !secrets.WellFormed(token, secrets.PrefixInvitation) {
 		return nil, errBad
 	}
+	c := a.Client
 	// A new login needs its password checked and hashed before the
 	// transaction, so the transaction holds no connection while hashing.
 	var name, hash string
-	if p == nil && (n.Name != "" || n.Password != "") {
+	if a.Token == "" && (n.Name != "" || n.Password != "") {
 		var err error
 		if name, err = crm.CleanName("name", n.Name); err != nil {
 			return nil, err
@@ -287,6 +288,15 @@ func (s *AccountService) AcceptInvitation(ctx context.Context, token string, p *
 	}
 	var out *crm.Accepted
 	err := s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
+		// A signed-in caller's session is verified (and held) in the
+		// transaction that joins them.
+		var p *crm.Principal
+		if a.Token != "" {
+			var err error
+			if p, _, err = s.db.authenticate(ctx, tx, a.Token, uuid.Nil, true); err != nil {
+				return err
+			}
+		}
 		var ref struct {
 			AccountID    uuid.UUID `db:"invitation_account_id"`
 			InvitationID uuid.UUID `db:"invitation_id"`
@@ -384,7 +394,7 @@ func (s *AccountService) AcceptInvitation(ctx context.Context, token string, p *
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, s.db.settle(ctx, err)
 	}
 	return out, nil
 }

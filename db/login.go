@@ -262,7 +262,7 @@ func (s *IdentityService) completeLogin(ctx context.Context, a attempt, c crm.Cl
 		}
 		// A session already past its limits ends as expired, not evicted.
 		if _, err := endSessions(ctx, tx, "s.user_id = $1 AND (s.expires_at <= $2 OR s.last_seen_at <= $3)",
-			[]any{userID, tx.Now, tx.Now.Add(-s.cfg.IdleTimeout)}, crm.EndExpired, nil, uuid.Nil); err != nil {
+			[]any{userID, tx.Now, tx.Now.Add(-s.db.sessions.Idle)}, crm.EndExpired, nil, uuid.Nil); err != nil {
 			return err
 		}
 		// The new session's id is needed for the revocation record, so end

@@ -55,7 +55,7 @@ func (v *memberView) member(viewer crm.Grant, now time.Time) (crm.Member, error)
 const maxSearchLen = 100
 
 // Members implements crm.AccountService.
-func (s *AccountService) Members(ctx context.Context, a crm.Actor, f crm.MemberFilter, page crm.PageArgs) (*crm.MemberPage, error) {
+func (s *MemberService) Members(ctx context.Context, a crm.Actor, f crm.MemberFilter, page crm.PageArgs) (*crm.MemberPage, error) {
 	page, err := page.Check()
 	if err != nil {
 		return nil, err
@@ -76,14 +76,14 @@ func (s *AccountService) Members(ctx context.Context, a crm.Actor, f crm.MemberF
 		return nil, crm.InvalidInput("after", "is not a cursor from this list")
 	}
 	var out *crm.MemberPage
-	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err = s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		scope := e.grant.Role.Matrix.Scope(crm.Members, crm.View)
 		if scope == crm.ScopeNone {
 			return e.grant.Require(crm.Members, crm.View, uuid.Nil)
 		}
 		onlySelf := uuid.Nil
 		if scope == crm.ScopeOwn {
-			onlySelf = e.actor.UserID()
+			onlySelf = e.userID()
 		}
 		// A hidden field is not matched by search either.
 		searchEmail := !e.grant.Hidden(crm.Members, "email")
@@ -146,9 +146,9 @@ func decodeNameCursor(c string) (*string, uuid.UUID, error) {
 }
 
 // Member implements crm.AccountService.
-func (s *AccountService) Member(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
+func (s *MemberService) Member(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
 	var out crm.Member
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Members, crm.View, userID); err != nil {
 			return err
 		}
@@ -255,7 +255,7 @@ func roleColumns(r crm.Role) (builtIn, custom any) {
 }
 
 // UpdateMember implements crm.AccountService.
-func (s *AccountService) UpdateMember(ctx context.Context, a crm.Actor, userID uuid.UUID, u crm.MemberUpdate) (*crm.Member, error) {
+func (s *MemberService) UpdateMember(ctx context.Context, a crm.Actor, userID uuid.UUID, u crm.MemberUpdate) (*crm.Member, error) {
 	var name *string
 	if u.Name != nil {
 		n, err := crm.CleanName("name", *u.Name)
@@ -265,7 +265,7 @@ func (s *AccountService) UpdateMember(ctx context.Context, a crm.Actor, userID u
 		name = &n
 	}
 	var out crm.Member
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		self := ""
 		if u.RoleID != nil {
 			self = "change the role of"
@@ -328,19 +328,19 @@ func (s *AccountService) UpdateMember(ctx context.Context, a crm.Actor, userID u
 }
 
 // DeactivateMember implements crm.AccountService.
-func (s *AccountService) DeactivateMember(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
+func (s *MemberService) DeactivateMember(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
 	return s.setStatus(ctx, a, userID, crm.MemberDeactivated)
 }
 
 // ReactivateMember implements crm.AccountService.
-func (s *AccountService) ReactivateMember(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
+func (s *MemberService) ReactivateMember(ctx context.Context, a crm.Actor, userID uuid.UUID) (*crm.Member, error) {
 	return s.setStatus(ctx, a, userID, crm.MemberActive)
 }
 
-func (s *AccountService) setStatus(ctx context.Context, a crm.Actor, userID uuid.UUID, to crm.MembershipStatus) (*crm.Member, error) {
+func (s *MemberService) setStatus(ctx context.Context, a crm.Actor, userID uuid.UUID, to crm.MembershipStatus) (*crm.Member, error) {
 	verb := map[crm.MembershipStatus]string{crm.MemberDeactivated: "deactivate", crm.MemberActive: "reactivate"}[to]
 	var out crm.Member
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		target, err := actOn(ctx, tx, e, userID, crm.Edit, verb)
 		if err != nil {
 			return err
@@ -388,8 +388,8 @@ func (s *AccountService) setStatus(ctx context.Context, a crm.Actor, userID uuid
 }
 
 // RemoveMember implements crm.AccountService.
-func (s *AccountService) RemoveMember(ctx context.Context, a crm.Actor, userID, transferTo uuid.UUID) error {
-	return s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+func (s *MemberService) RemoveMember(ctx context.Context, a crm.Actor, userID, transferTo uuid.UUID) error {
+	return s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		target, err := actOn(ctx, tx, e, userID, crm.Delete, "remove")
 		if err != nil {
 			return err

@@ -20,7 +20,7 @@ import (
 const maxAllowlist = 100
 
 // SetIPAllowlist implements crm.AccountService.
-func (s *AccountService) SetIPAllowlist(ctx context.Context, a crm.Actor, cidrs []string) (*crm.Account, error) {
+func (s *ProtectionService) SetIPAllowlist(ctx context.Context, a crm.Actor, cidrs []string) (*crm.Account, error) {
 	if len(cidrs) > maxAllowlist {
 		return nil, crm.InvalidInput("cidrs", "at most %d entries", maxAllowlist)
 	}
@@ -35,11 +35,11 @@ func (s *AccountService) SetIPAllowlist(ctx context.Context, a crm.Actor, cidrs 
 		}
 	}
 	var out crm.Account
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
-		if tx.Now.Sub(a.Principal.Session.CreatedAt) > recentSignIn {
+		if tx.Now.Sub(e.principal.Session.CreatedAt) > recentSignIn {
 			return crm.Forbidden("changing the IP allowlist needs a sign-in within the last 15 minutes: sign in again")
 		}
 		// No one locks themselves out: the caller's own address must stay
@@ -106,9 +106,9 @@ func prefixStrings(list []netip.Prefix) []string {
 var countedActions = []crm.Action{crm.Create, crm.Edit, crm.Delete}
 
 // ActivityLimits implements crm.AccountService.
-func (s *AccountService) ActivityLimits(ctx context.Context, a crm.Actor) ([]crm.ActivityLimit, error) {
+func (s *ProtectionService) ActivityLimits(ctx context.Context, a crm.Actor) ([]crm.ActivityLimit, error) {
 	var out []crm.ActivityLimit
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func (s *AccountService) ActivityLimits(ctx context.Context, a crm.Actor) ([]crm
 }
 
 // SetActivityLimit implements crm.AccountService.
-func (s *AccountService) SetActivityLimit(ctx context.Context, a crm.Actor, l crm.ActivityLimit) (*crm.ActivityLimit, error) {
+func (s *ProtectionService) SetActivityLimit(ctx context.Context, a crm.Actor, l crm.ActivityLimit) (*crm.ActivityLimit, error) {
 	if !slices.Contains(crm.Entities, l.Entity) {
 		return nil, crm.InvalidInput("entity", "unknown entity %q", l.Entity)
 	}
@@ -144,7 +144,7 @@ func (s *AccountService) SetActivityLimit(ctx context.Context, a crm.Actor, l cr
 	if !l.Period.Valid() {
 		return nil, crm.InvalidInput("period", "must be DAY, WEEK or MONTH")
 	}
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
@@ -180,8 +180,8 @@ func (s *AccountService) SetActivityLimit(ctx context.Context, a crm.Actor, l cr
 }
 
 // RemoveActivityLimit implements crm.AccountService.
-func (s *AccountService) RemoveActivityLimit(ctx context.Context, a crm.Actor, ent crm.Entity, act crm.Action) error {
-	return s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+func (s *ProtectionService) RemoveActivityLimit(ctx context.Context, a crm.Actor, ent crm.Entity, act crm.Action) error {
+	return s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
@@ -205,7 +205,7 @@ func (s *AccountService) RemoveActivityLimit(ctx context.Context, a crm.Actor, e
 // updated atomically, so concurrent actions are counted exactly: the one
 // that reaches the limit succeeds and pauses the membership until the period
 // ends; any beyond it fail. Owners are not limited.
-func (s *AccountService) countAction(ctx context.Context, tx *Tx, e *entered, ent crm.Entity, act crm.Action) error {
+func (s *accountCore) countAction(ctx context.Context, tx *Tx, e *entered, ent crm.Entity, act crm.Action) error {
 	if e.grant.IsOwner() {
 		return nil
 	}
@@ -226,7 +226,7 @@ func (s *AccountService) countAction(ctx context.Context, tx *Tx, e *entered, en
 	err = tx.Get(ctx, &count, `
 		INSERT INTO activity_counters AS c (account_id, user_id, entity, action, period_start, count) VALUES ($1, $2, $3, $4, $5, 1)
 		ON CONFLICT (account_id, user_id, entity, action, period_start) DO UPDATE SET count = c.count + 1
-		RETURNING count`, e.account.ID, e.actor.UserID(), string(ent), string(act), period.Start(tx.Now))
+		RETURNING count`, e.account.ID, e.userID(), string(ent), string(act), period.Start(tx.Now))
 	if err != nil {
 		return fmt.Errorf("count activity: %w", err)
 	}
@@ -243,8 +243,8 @@ func (s *AccountService) countAction(ctx context.Context, tx *Tx, e *entered, en
 
 // pauseForLimit deactivates the actor's membership until the period ends,
 // announces it, and tells the account's admins in-app and by mail.
-func (s *AccountService) pauseForLimit(ctx context.Context, tx *Tx, e *entered, ent crm.Entity, act crm.Action, max int, period crm.LimitPeriod, until time.Time) error {
-	userID := e.actor.UserID()
+func (s *accountCore) pauseForLimit(ctx context.Context, tx *Tx, e *entered, ent crm.Entity, act crm.Action, max int, period crm.LimitPeriod, until time.Time) error {
+	userID := e.userID()
 	if _, err := tx.Exec(ctx, `UPDATE memberships SET status = 'DEACTIVATED', deactivated_until = $3, status_changed_at = $4 WHERE account_id = $1 AND user_id = $2`,
 		e.account.ID, userID, until, tx.Now); err != nil {
 		return fmt.Errorf("pause membership: %w", err)
@@ -258,7 +258,7 @@ func (s *AccountService) pauseForLimit(ctx context.Context, tx *Tx, e *entered, 
 		map[string]crm.Change{"status": {From: crm.MemberActive, To: crm.MemberDeactivated}, "limit": {To: what}, "until": {To: until}}); err != nil {
 		return err
 	}
-	name := e.actor.Principal.User.Name
+	name := e.principal.User.Name
 	if e.member.DisplayName != nil {
 		name = *e.member.DisplayName
 	}
@@ -292,7 +292,7 @@ type adminContact struct {
 
 // admins are the active members who may manage members: owners, admins
 // and custom roles that may edit all members.
-func (s *AccountService) admins(ctx context.Context, tx *Tx, accountID uuid.UUID) ([]adminContact, error) {
+func (s *accountCore) admins(ctx context.Context, tx *Tx, accountID uuid.UUID) ([]adminContact, error) {
 	var rows []struct {
 		memberRow
 		Email string `db:"email"`

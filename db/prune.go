@@ -16,7 +16,7 @@ const pruneAfter = 24 * time.Hour
 // longer block. Sessions and the login log stay: they are history. It is
 // maintenance, not request work, so it runs as the tables' owner.
 func (d *DB) Prune(ctx context.Context) (int64, error) {
-	if d.pool == nil {
+	if d.admin == nil {
 		return 0, nil
 	}
 	cutoff := d.now().UTC().Add(-pruneAfter)
@@ -26,7 +26,7 @@ func (d *DB) Prune(ctx context.Context) (int64, error) {
 		`DELETE FROM password_resets WHERE expires_at < $1 OR used_at < $1`,
 		`DELETE FROM login_throttles WHERE last_failure_at < $1 AND (blocked_until IS NULL OR blocked_until < $1)`,
 	} {
-		res, err := d.pool.ExecContext(ctx, stmt, cutoff)
+		res, err := d.admin.ExecContext(ctx, stmt, cutoff)
 		if err != nil {
 			return total, fmt.Errorf("prune: %w", err)
 		}

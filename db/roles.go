@@ -12,9 +12,9 @@ import (
 )
 
 // Roles implements crm.AccountService.
-func (s *AccountService) Roles(ctx context.Context, a crm.Actor) ([]crm.Role, error) {
+func (s *RoleService) Roles(ctx context.Context, a crm.Actor) ([]crm.Role, error) {
 	var out []crm.Role
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
 			return err
 		}
@@ -45,9 +45,9 @@ func (s *AccountService) Roles(ctx context.Context, a crm.Actor) ([]crm.Role, er
 
 // Role implements crm.AccountService. Anyone may read their own role;
 // other roles need settings VIEW.
-func (s *AccountService) Role(ctx context.Context, a crm.Actor, id uuid.UUID) (*crm.Role, error) {
+func (s *RoleService) Role(ctx context.Context, a crm.Actor, id uuid.UUID) (*crm.Role, error) {
 	var out crm.Role
-	err := s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err := s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if id != e.grant.Role.ID {
 			if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
 				return err
@@ -89,13 +89,13 @@ func checkRoleInput(in crm.RoleInput) (string, crm.Matrix, []string, error) {
 }
 
 // CreateRole implements crm.AccountService.
-func (s *AccountService) CreateRole(ctx context.Context, a crm.Actor, in crm.RoleInput) (*crm.Role, error) {
+func (s *RoleService) CreateRole(ctx context.Context, a crm.Actor, in crm.RoleInput) (*crm.Role, error) {
 	name, m, hidden, err := checkRoleInput(in)
 	if err != nil {
 		return nil, err
 	}
 	role := crm.Role{ID: uuid.Must(uuid.NewV7()), Name: name, Matrix: m, HiddenFields: hidden}
-	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err = s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
@@ -129,7 +129,7 @@ func (s *AccountService) CreateRole(ctx context.Context, a crm.Actor, in crm.Rol
 // roleWrite is what creating and replacing a custom role share: the role
 // may not exceed the writer's own, the write counts against activity
 // limits, and the matrix is stored as JSON.
-func (s *AccountService) roleWrite(ctx context.Context, tx *Tx, e *entered, role crm.Role) ([]byte, error) {
+func (s *RoleService) roleWrite(ctx context.Context, tx *Tx, e *entered, role crm.Role) ([]byte, error) {
 	if err := e.grant.MayGrant(role); err != nil {
 		return nil, err
 	}
@@ -152,7 +152,7 @@ func permissionSummary(m crm.Matrix) []string {
 
 // UpdateRole implements crm.AccountService. Members holding the role get
 // the new permissions on their next request.
-func (s *AccountService) UpdateRole(ctx context.Context, a crm.Actor, id uuid.UUID, in crm.RoleInput) (*crm.Role, error) {
+func (s *RoleService) UpdateRole(ctx context.Context, a crm.Actor, id uuid.UUID, in crm.RoleInput) (*crm.Role, error) {
 	if _, ok := crm.BuiltInRoleByID(id); ok {
 		return nil, crm.Forbidden("built-in roles cannot be changed; create a custom role")
 	}
@@ -161,7 +161,7 @@ func (s *AccountService) UpdateRole(ctx context.Context, a crm.Actor, id uuid.UU
 		return nil, err
 	}
 	role := crm.Role{ID: id, Name: name, Matrix: m, HiddenFields: hidden}
-	err = s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	err = s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
@@ -205,11 +205,11 @@ func (s *AccountService) UpdateRole(ctx context.Context, a crm.Actor, id uuid.UU
 }
 
 // DeleteRole implements crm.AccountService.
-func (s *AccountService) DeleteRole(ctx context.Context, a crm.Actor, id uuid.UUID) error {
+func (s *RoleService) DeleteRole(ctx context.Context, a crm.Actor, id uuid.UUID) error {
 	if _, ok := crm.BuiltInRoleByID(id); ok {
 		return crm.Forbidden("built-in roles cannot be deleted")
 	}
-	return s.db.scoped(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+	return s.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}

@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"github.com/lib/pq"
 
 	"switchboard/crm"
+	"switchboard/secrets"
 )
 
 // memberRow is a membership with its role, as stored.
@@ -29,14 +29,6 @@ type memberRow struct {
 	CustomPerms      []byte         `db:"custom_permissions"`
 	CustomHidden     pq.StringArray `db:"custom_hidden_fields"`
 }
-
-// memberSelect reads memberships with their custom role (if any); callers
-// add WHERE, ORDER and LIMIT.
-const memberSelect = `
-	SELECT m.account_id, m.user_id, m.role, m.custom_role_id, m.status, m.display_name, m.deactivated_until, m.created_at,
-		r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields
-	FROM memberships m
-	LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id`
 
 // role assembles the member's role.
 func (m *memberRow) role() (crm.Role, error) {
@@ -97,81 +89,156 @@ func encodePermissions(m crm.Matrix) ([]byte, error) {
 	return json.Marshal(cells)
 }
 
-// entered is what a verified actor brings into a transaction: the account,
-// their membership and the grant it gives.
+// entered is what a verified actor brings into a transaction: who they
+// are, the account, their membership and the grant it gives.
 type entered struct {
-	actor   crm.Actor
-	account crm.Account
-	member  memberRow
-	grant   crm.Grant
+	principal crm.Principal
+	client    crm.Client
+	account   crm.Account
+	member    memberRow
+	grant     crm.Grant
 }
 
-// errIPRefused is returned by enter inside the transaction; scoped logs the
-// refusal after the transaction rolled back and answers IP_NOT_ALLOWED.
-type errIPRefused struct{ addr netip.Addr }
+func (e *entered) userID() uuid.UUID { return e.principal.User.ID }
+
+// enterRow is the one row app_enter (migration 00006) returns: the session
+// and its user, then the membership in the account asked for (all null when
+// there is none).
+type enterRow struct {
+	sessionRow
+	UserEmail     string     `db:"user_email"`
+	UserName      string     `db:"user_name"`
+	UserCreatedAt time.Time  `db:"user_created_at"`
+	TOTPEnabledAt *time.Time `db:"totp_enabled_at"`
+
+	MAccountID        *uuid.UUID     `db:"m_account_id"`
+	MRole             *string        `db:"m_role"`
+	MCustomRoleID     *uuid.UUID     `db:"m_custom_role_id"`
+	MStatus           *string        `db:"m_status"`
+	MDisplayName      *string        `db:"m_display_name"`
+	MDeactivatedUntil *time.Time     `db:"m_deactivated_until"`
+	MCreatedAt        *time.Time     `db:"m_created_at"`
+	CustomName        *string        `db:"custom_name"`
+	CustomPerms       []byte         `db:"custom_permissions"`
+	CustomHidden      pq.StringArray `db:"custom_hidden_fields"`
+	AccountName       *string        `db:"account_name"`
+	AccountCreatedAt  *time.Time     `db:"account_created_at"`
+	Allowlist         pq.StringArray `db:"ip_allowlist"`
+}
+
+const enterQuery = `SELECT * FROM app_enter($1, $2, $3, $4, $5 * interval '1 microsecond')`
+
+// errSessionExpired reports, from inside a transaction, a session found
+// past its limits. The transaction cannot end it (under a write it holds
+// the session's row share-locked), so the caller ends it afterwards, in a
+// transaction of its own, and answers SESSION_EXPIRED.
+type errSessionExpired struct{ end crm.SessionEnd }
+
+func (e errSessionExpired) Error() string { return "session expired" }
+
+// errIPRefused is returned by enter inside the transaction; the caller logs
+// the refusal after the transaction rolled back and answers IP_NOT_ALLOWED.
+type errIPRefused struct {
+	principal crm.Principal
+	actor     crm.Actor
+	account   uuid.UUID
+}
 
 func (e errIPRefused) Error() string {
-	return "address " + e.addr.String() + " is not on the allowlist"
+	return "address " + e.actor.Client.IP.String() + " is not on the allowlist"
 }
 
-// enter verifies an actor's scope inside tx: a member (NOT_FOUND
-// otherwise, exactly as for an account that does not exist), not
-// deactivated (ACCOUNT_DEACTIVATED), from an allowed address.
-func enter(ctx context.Context, tx *Tx, a crm.Actor) (*entered, error) {
-	if a.Principal == nil {
-		return nil, crm.Errorf(crm.CodeUnauthenticated, "sign in first")
+var errSignIn = crm.Errorf(crm.CodeUnauthenticated, "sign in first")
+
+// authenticate runs app_enter in tx for token and account (uuid.Nil: the
+// session's current account): it verifies the session, sets the
+// transaction's scope, and returns the principal and the membership row,
+// if any. lock share-locks the session and the membership until tx ends.
+func (d *DB) authenticate(ctx context.Context, tx *Tx, token string, account uuid.UUID, lock bool) (*crm.Principal, *enterRow, error) {
+	if !secrets.WellFormed(token, secrets.PrefixSession) {
+		return nil, nil, errSignIn
 	}
-	if a.AccountID == uuid.Nil {
+	var rows []enterRow
+	if err := tx.Select(ctx, &rows, enterQuery, secrets.HashToken(token), nullUUID(account), lock, tx.Now,
+		d.sessions.Idle.Microseconds()); err != nil {
+		return nil, nil, fmt.Errorf("authenticate: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil, nil, errSignIn
+	}
+	r := &rows[0]
+	if r.RevokedAt != nil {
+		return nil, nil, sessionEndedError(r.end())
+	}
+	if d.sessions.expired(&r.sessionRow, tx.Now) {
+		return nil, nil, errSessionExpired{end: crm.SessionEnd{SessionID: r.ID, UserID: r.UserID, Reason: crm.EndExpired}}
+	}
+	p := &crm.Principal{
+		User: crm.User{ID: r.UserID, Email: r.UserEmail, Name: r.UserName, TOTPEnabled: r.TOTPEnabledAt != nil,
+			CreatedAt: r.UserCreatedAt.UTC()},
+		Session: d.sessions.session(&r.sessionRow),
+	}
+	return p, r, nil
+}
+
+// enterAs turns a verified principal and app_enter's membership row into
+// the actor's scope in an account: a member (NOT_FOUND otherwise, exactly
+// as for an account that does not exist), not deactivated
+// (ACCOUNT_DEACTIVATED), from an allowed address.
+func enterAs(p *crm.Principal, r *enterRow, a crm.Actor, now time.Time) (*entered, error) {
+	account := a.AccountID
+	if account == uuid.Nil {
+		account = p.Session.AccountID
+	}
+	if account == uuid.Nil {
 		return nil, crm.InvalidInput("X-Account-ID", "choose an account: send X-Account-ID or call switchAccount")
 	}
-	var row struct {
-		memberRow
-		AccountName      string         `db:"account_name"`
-		AccountCreatedAt time.Time      `db:"account_created_at"`
-		Allowlist        pq.StringArray `db:"ip_allowlist"`
-	}
-	err := tx.Get(ctx, &row, `
-		SELECT m.account_id, m.user_id, m.role, m.custom_role_id, m.status, m.display_name, m.deactivated_until, m.created_at,
-			r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields,
-			a.name AS account_name, a.created_at AS account_created_at, a.ip_allowlist::text[] AS ip_allowlist
-		FROM memberships m
-		JOIN accounts a ON a.id = m.account_id
-		LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
-		WHERE m.account_id = $1 AND m.user_id = $2`, a.AccountID, a.UserID())
-	if errors.Is(err, sql.ErrNoRows) {
+	if r.MAccountID == nil || *r.MAccountID != account {
 		return nil, crm.NotFound("account")
 	}
-	if err != nil {
-		return nil, fmt.Errorf("enter account: %w", err)
+	m := memberRow{
+		AccountID: *r.MAccountID, UserID: p.User.ID, BuiltInRole: r.MRole, CustomRoleID: r.MCustomRoleID, Status: *r.MStatus,
+		DisplayName: r.MDisplayName, DeactivatedUntil: r.MDeactivatedUntil, CreatedAt: *r.MCreatedAt,
+		CustomName: r.CustomName, CustomPerms: r.CustomPerms, CustomHidden: r.CustomHidden,
 	}
-	switch row.status(tx.Now) {
+	switch m.status(now) {
 	case crm.MemberRemoved:
 		return nil, crm.NotFound("account")
 	case crm.MemberDeactivated:
 		msg := "your access to this account is deactivated; an admin can reactivate it"
-		if row.DeactivatedUntil != nil {
+		if m.DeactivatedUntil != nil {
 			msg = fmt.Sprintf("your access to this account is paused until %s UTC (activity limit); an admin can restore it sooner",
-				row.DeactivatedUntil.UTC().Format("2 Jan 2006 15:04"))
+				m.DeactivatedUntil.UTC().Format("2 Jan 2006 15:04"))
 		}
 		return nil, crm.Errorf(crm.CodeAccountDeactivated, "%s", msg)
 	}
-	allow, err := parsePrefixes(row.Allowlist)
+	allow, err := parsePrefixes(r.Allowlist)
 	if err != nil {
 		return nil, err
 	}
 	if !allowed(allow, a.Client.IP) {
-		return nil, errIPRefused{addr: a.Client.IP}
+		return nil, errIPRefused{principal: *p, actor: a, account: account}
 	}
-	role, err := row.role()
+	role, err := m.role()
 	if err != nil {
 		return nil, err
 	}
 	return &entered{
-		actor:   a,
-		account: crm.Account{ID: a.AccountID, Name: row.AccountName, CreatedAt: row.AccountCreatedAt.UTC(), IPAllowlist: allow},
-		member:  row.memberRow,
-		grant:   crm.Grant{UserID: a.UserID(), Role: role},
+		principal: *p,
+		client:    a.Client,
+		account:   crm.Account{ID: account, Name: *r.AccountName, CreatedAt: r.AccountCreatedAt.UTC(), IPAllowlist: allow},
+		member:    m,
+		grant:     crm.Grant{UserID: p.User.ID, Role: role},
 	}, nil
+}
+
+// enter verifies the actor inside tx and enters their account.
+func (d *DB) enter(ctx context.Context, tx *Tx, a crm.Actor, lock bool) (*entered, error) {
+	p, r, err := d.authenticate(ctx, tx, a.Token, a.AccountID, lock)
+	if err != nil {
+		return nil, err
+	}
+	return enterAs(p, r, a, tx.Now)
 }
 
 func parsePrefixes(list []string) ([]netip.Prefix, error) {
@@ -200,23 +267,129 @@ func allowed(list []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
-// scoped runs fn in a transaction scoped to the actor's account, after
-// verifying the actor. An allowlist refusal is logged in a transaction of
-// its own (the operation's rolled back) and answered IP_NOT_ALLOWED.
-func (d *DB) scoped(ctx context.Context, a crm.Actor, fn func(ctx context.Context, tx *Tx, e *entered) error) error {
-	var refused errIPRefused
-	err := d.inTx(ctx, Scope{UserID: a.UserID(), AccountID: a.AccountID}, func(ctx context.Context, tx *Tx) error {
-		e, err := enter(ctx, tx, a)
-		if err != nil {
-			return err
-		}
-		return fn(ctx, tx, e)
+// read runs fn with the actor's verified scope: in the operation's unit of
+// work when there is one (so an operation's reads share one transaction
+// and one verification), else in a transaction of its own.
+func (d *DB) read(ctx context.Context, a crm.Actor, fn func(ctx context.Context, tx *Tx, e *entered) error) error {
+	if u := d.unitFrom(ctx); u != nil {
+		return d.settle(ctx, u.run(ctx, a, fn))
+	}
+	return d.settle(ctx, d.retrying(ctx, func() error {
+		return d.runOnce(ctx, func(ctx context.Context, tx *Tx) error {
+			e, err := d.enter(ctx, tx, a, false)
+			if err != nil {
+				return err
+			}
+			return fn(ctx, tx, e)
+		})
+	}))
+}
+
+// verified returns the actor's verified scope without more work: from the
+// operation's unit of work when there is one, else from a transaction of
+// its own.
+func (d *DB) verified(ctx context.Context, a crm.Actor) (*entered, error) {
+	if u := d.unitFrom(ctx); u != nil {
+		u.mu.Lock()
+		e, err := u.verify(ctx, a)
+		u.mu.Unlock()
+		return e, d.settle(ctx, err)
+	}
+	var out *entered
+	err := d.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		out = e
+		return nil
 	})
-	if errors.As(err, &refused) {
-		if logErr := d.logRefusal(ctx, a); logErr != nil {
+	return out, err
+}
+
+// write runs fn in a transaction of its own that first verifies the actor
+// and share-locks their session and membership, so that the check and the
+// change commit together: a session ended or a member deactivated a moment
+// earlier gets no write through. The verified scope is remembered for the
+// rest of the operation's reads.
+func (d *DB) write(ctx context.Context, a crm.Actor, fn func(ctx context.Context, tx *Tx, e *entered) error) error {
+	var done *entered
+	err := d.retrying(ctx, func() error {
+		return d.runOnce(ctx, func(ctx context.Context, tx *Tx) error {
+			e, err := d.enter(ctx, tx, a, true)
+			if err != nil {
+				return err
+			}
+			done = e
+			return fn(ctx, tx, e)
+		})
+	})
+	if err == nil {
+		if u := d.unitFrom(ctx); u != nil {
+			u.remember(a, done)
+		}
+	}
+	return d.settle(ctx, err)
+}
+
+// readAs runs fn with the actor's verified principal, for the user's own
+// reads that are in no account (the switcher); like read, in the
+// operation's unit of work when there is one.
+func (d *DB) readAs(ctx context.Context, a crm.Actor, fn func(ctx context.Context, tx *Tx, p *crm.Principal) error) error {
+	if u := d.unitFrom(ctx); u != nil {
+		return d.settle(ctx, u.runAs(ctx, a.Token, fn))
+	}
+	return d.settle(ctx, d.retrying(ctx, func() error {
+		return d.runOnce(ctx, func(ctx context.Context, tx *Tx) error {
+			p, _, err := d.authenticate(ctx, tx, a.Token, uuid.Nil, false)
+			if err != nil {
+				return err
+			}
+			return fn(ctx, tx, p)
+		})
+	}))
+}
+
+// readUser runs fn scoped to an already verified user, for reads of the
+// user's own (their login log): in the operation's unit of work when there
+// is one.
+func (d *DB) readUser(ctx context.Context, userID uuid.UUID, fn func(ctx context.Context, tx *Tx) error) error {
+	if u := d.unitFrom(ctx); u != nil {
+		return u.runUser(ctx, userID, fn)
+	}
+	return d.inTx(ctx, Scope{UserID: userID}, fn)
+}
+
+// writeAs runs fn in a transaction of its own that first verifies the
+// actor's session and share-locks it, for the user's own changes in no
+// account yet (creating one).
+func (d *DB) writeAs(ctx context.Context, a crm.Actor, fn func(ctx context.Context, tx *Tx, p *crm.Principal) error) error {
+	return d.settle(ctx, d.retrying(ctx, func() error {
+		return d.runOnce(ctx, func(ctx context.Context, tx *Tx) error {
+			p, _, err := d.authenticate(ctx, tx, a.Token, uuid.Nil, true)
+			if err != nil {
+				return err
+			}
+			return fn(ctx, tx, p)
+		})
+	}))
+}
+
+// settle finishes what a transaction could only report: it ends a session
+// found expired, and logs an allowlist refusal, each in a transaction of its
+// own (the operation's was rolled back), and turns them into the errors the
+// client gets.
+func (d *DB) settle(ctx context.Context, err error) error {
+	if expired, ok := errors.AsType[errSessionExpired](err); ok {
+		if endErr := d.inTx(ctx, Scope{UserID: expired.end.UserID}, func(ctx context.Context, tx *Tx) error {
+			_, err := endSessions(ctx, tx, "s.id = $1", []any{expired.end.SessionID}, crm.EndExpired, nil, uuid.Nil)
+			return err
+		}); endErr != nil {
+			return endErr
+		}
+		return sessionEndedError(expired.end)
+	}
+	if refused, ok := errors.AsType[errIPRefused](err); ok {
+		if logErr := d.logRefusal(ctx, refused); logErr != nil {
 			return logErr
 		}
-		return crm.Errorf(crm.CodeIPNotAllowed, "this account does not accept requests from %s", refused.addr)
+		return crm.Errorf(crm.CodeIPNotAllowed, "this account does not accept requests from %s", refused.actor.Client.IP)
 	}
 	return err
 }
@@ -224,16 +397,17 @@ func (d *DB) scoped(ctx context.Context, a crm.Actor, fn func(ctx context.Contex
 // logRefusal records an allowlist refusal in the login log, at most once
 // per user, account and address every ten minutes, so a client that keeps
 // retrying does not flood the log.
-func (d *DB) logRefusal(ctx context.Context, a crm.Actor) error {
-	return d.inTx(ctx, Scope{UserID: a.UserID()}, func(ctx context.Context, tx *Tx) error {
+func (d *DB) logRefusal(ctx context.Context, r errIPRefused) error {
+	userID := r.principal.User.ID
+	return d.inTx(ctx, Scope{UserID: userID}, func(ctx context.Context, tx *Tx) error {
 		var recent bool
 		err := tx.Get(ctx, &recent, `
 			SELECT EXISTS (SELECT 1 FROM login_events
 				WHERE user_id = $1 AND concerns_account_id = $2 AND outcome = 'IP_NOT_ALLOWED' AND ip IS NOT DISTINCT FROM $3::inet AND at > $4)`,
-			a.UserID(), a.AccountID, nullIP(a.Client.IP), tx.Now.Add(-10*time.Minute))
+			userID, r.account, nullIP(r.actor.Client.IP), tx.Now.Add(-10*time.Minute))
 		if err != nil || recent {
 			return err
 		}
-		return logLogin(ctx, tx, a.UserID(), a.Principal.User.Email, a.Client, crm.LoginIPNotAllowed, a.Principal.Session.ID, a.AccountID)
+		return logLogin(ctx, tx, userID, r.principal.User.Email, r.actor.Client, crm.LoginIPNotAllowed, r.principal.Session.ID, r.account)
 	})
 }

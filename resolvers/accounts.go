@@ -36,23 +36,18 @@ func requestedAccount(ctx context.Context) (uuid.UUID, error) {
 }
 
 // actor is the caller acting in an account: explicit (an argument), else
-// the request's scope, else the session's current account. The service
-// verifies it on every call.
+// the request's scope, else (uuid.Nil) the session's current account. The
+// service verifies the token and the account on every call, inside the
+// transaction that does the work.
 func (r *Resolver) actor(ctx context.Context, explicit uuid.UUID) (crm.Actor, error) {
-	p, err := r.principal(ctx)
-	if err != nil {
-		return crm.Actor{}, err
-	}
 	id := explicit
 	if id == uuid.Nil {
+		var err error
 		if id, err = requestedAccount(ctx); err != nil {
 			return crm.Actor{}, err
 		}
 	}
-	if id == uuid.Nil {
-		id = p.Session.AccountID
-	}
-	return crm.Actor{Principal: p, AccountID: id, Client: client(ctx)}, nil
+	return crm.Actor{Token: tokenFrom(ctx), AccountID: id, Client: client(ctx)}, nil
 }
 
 type accountResolver struct{ *Resolver }
@@ -101,24 +96,10 @@ func idOrNil(id *uuid.UUID) uuid.UUID {
 	return *id
 }
 
-// enter verifies the actor's scope once per operation and account.
+// enter verifies the actor's scope; within an operation the database's
+// unit of work answers it once per account.
 func (r *Resolver) enter(ctx context.Context, a crm.Actor) (*crm.Account, crm.Grant, error) {
-	memo, _ := ctx.Value(authMemoKey{}).(*authMemo)
-	if memo == nil {
-		return r.Accounts.Enter(ctx, a)
-	}
-	memo.mu.Lock()
-	if memo.entered == nil {
-		memo.entered = map[uuid.UUID]*enteredMemo{}
-	}
-	e := memo.entered[a.AccountID]
-	if e == nil {
-		e = &enteredMemo{}
-		memo.entered[a.AccountID] = e
-	}
-	memo.mu.Unlock()
-	e.once.Do(func() { e.account, e.grant, e.err = r.Accounts.Enter(ctx, a) })
-	return e.account, e.grant, e.err
+	return r.Accounts.Enter(ctx, a)
 }
 
 func (r *queryResolver) Account(ctx context.Context, id *uuid.UUID) (*crm.Account, error) {
@@ -131,11 +112,14 @@ func (r *queryResolver) Account(ctx context.Context, id *uuid.UUID) (*crm.Accoun
 }
 
 func (r *userResolver) Accounts(ctx context.Context, obj *crm.User) ([]crm.AccountAccess, error) {
-	p, err := r.viewer(ctx, obj)
+	if _, err := r.viewer(ctx, obj); err != nil {
+		return nil, err
+	}
+	a, err := r.actor(ctx, uuid.Nil)
 	if err != nil {
 		return nil, err
 	}
-	return r.Resolver.Accounts.Accounts(ctx, p)
+	return r.Resolver.Accounts.Accounts(ctx, a)
 }
 
 // in is the actor acting in the account an Account object stands for.
@@ -177,7 +161,7 @@ func (r *accountResolver) Members(ctx context.Context, obj *crm.Account, first *
 	if status != nil {
 		f.Status = *status
 	}
-	return r.Accounts.Members(ctx, a, f, pageArgs(first, after))
+	return r.Resolver.Members.Members(ctx, a, f, pageArgs(first, after))
 }
 
 func (r *accountResolver) Member(ctx context.Context, obj *crm.Account, userID uuid.UUID) (*crm.Member, error) {
@@ -185,7 +169,7 @@ func (r *accountResolver) Member(ctx context.Context, obj *crm.Account, userID u
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.Member(ctx, a, userID)
+	return r.Resolver.Members.Member(ctx, a, userID)
 }
 
 func (r *accountResolver) Roles(ctx context.Context, obj *crm.Account) ([]crm.Role, error) {
@@ -193,7 +177,7 @@ func (r *accountResolver) Roles(ctx context.Context, obj *crm.Account) ([]crm.Ro
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.Roles(ctx, a)
+	return r.Resolver.Roles.Roles(ctx, a)
 }
 
 func (r *accountResolver) Role(ctx context.Context, obj *crm.Account, id uuid.UUID) (*crm.Role, error) {
@@ -201,7 +185,7 @@ func (r *accountResolver) Role(ctx context.Context, obj *crm.Account, id uuid.UU
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.Role(ctx, a, id)
+	return r.Resolver.Roles.Role(ctx, a, id)
 }
 
 func (r *accountResolver) Invitations(ctx context.Context, obj *crm.Account) ([]crm.Invitation, error) {
@@ -209,7 +193,7 @@ func (r *accountResolver) Invitations(ctx context.Context, obj *crm.Account) ([]
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.Invitations(ctx, a)
+	return r.Resolver.Invitations.Invitations(ctx, a)
 }
 
 func (r *accountResolver) IPAllowlist(ctx context.Context, obj *crm.Account) ([]string, error) {
@@ -232,7 +216,7 @@ func (r *accountResolver) ActivityLimits(ctx context.Context, obj *crm.Account) 
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.ActivityLimits(ctx, a)
+	return r.Resolver.Protections.ActivityLimits(ctx, a)
 }
 
 func (r *accountResolver) LoginEvents(ctx context.Context, obj *crm.Account, first *int, after *string) (*crm.LoginEventPage, error) {
@@ -240,7 +224,7 @@ func (r *accountResolver) LoginEvents(ctx context.Context, obj *crm.Account, fir
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.LoginEvents(ctx, a, pageArgs(first, after))
+	return r.Resolver.Audit.LoginEvents(ctx, a, pageArgs(first, after))
 }
 
 func (r *accountResolver) Activity(ctx context.Context, obj *crm.Account, first *int, after *string, filter *model.ActivityFilter) (*crm.ActivityPage, error) {
@@ -252,7 +236,7 @@ func (r *accountResolver) Activity(ctx context.Context, obj *crm.Account, first 
 	if filter != nil {
 		f = crm.ActivityFilter{ActorID: idOrNil(filter.ActorID), Action: deref(filter.Action), Since: filter.Since, Until: filter.Until}
 	}
-	return r.Accounts.Activity(ctx, a, f, pageArgs(first, after))
+	return r.Resolver.Audit.Activity(ctx, a, f, pageArgs(first, after))
 }
 
 func (r *accountResolver) Notifications(ctx context.Context, obj *crm.Account, first *int, after *string) (*crm.NotificationPage, error) {
@@ -260,7 +244,7 @@ func (r *accountResolver) Notifications(ctx context.Context, obj *crm.Account, f
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.Notifications(ctx, a, pageArgs(first, after))
+	return r.Resolver.Audit.Notifications(ctx, a, pageArgs(first, after))
 }
 
 func (r *roleResolver) BuiltIn(ctx context.Context, obj *crm.Role) (bool, error) {
@@ -335,11 +319,11 @@ func (r *notificationConnectionResolver) PageInfo(ctx context.Context, obj *crm.
 // Mutations.
 
 func (r *mutationResolver) CreateAccount(ctx context.Context, name string) (*crm.Account, error) {
-	p, err := r.principal(ctx)
+	a, err := r.actor(ctx, uuid.Nil)
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.CreateAccount(ctx, p, name, client(ctx))
+	return r.Accounts.CreateAccount(ctx, a, name)
 }
 
 func (r *mutationResolver) SwitchAccount(ctx context.Context, accountID uuid.UUID) (*crm.Session, error) {
@@ -371,7 +355,7 @@ func (r *mutationResolver) CreateRole(ctx context.Context, in model.RoleInput) (
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.CreateRole(ctx, a, roleInput(in))
+	return r.Resolver.Roles.CreateRole(ctx, a, roleInput(in))
 }
 
 func (r *mutationResolver) UpdateRole(ctx context.Context, id uuid.UUID, in model.RoleInput) (*crm.Role, error) {
@@ -379,7 +363,7 @@ func (r *mutationResolver) UpdateRole(ctx context.Context, id uuid.UUID, in mode
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.UpdateRole(ctx, a, id, roleInput(in))
+	return r.Resolver.Roles.UpdateRole(ctx, a, id, roleInput(in))
 }
 
 func (r *mutationResolver) DeleteRole(ctx context.Context, id uuid.UUID) (bool, error) {
@@ -387,7 +371,7 @@ func (r *mutationResolver) DeleteRole(ctx context.Context, id uuid.UUID) (bool, 
 	if err != nil {
 		return false, err
 	}
-	if err := r.Accounts.DeleteRole(ctx, a, id); err != nil {
+	if err := r.Resolver.Roles.DeleteRole(ctx, a, id); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -398,7 +382,7 @@ func (r *mutationResolver) InviteMember(ctx context.Context, email string, roleI
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.InviteMember(ctx, a, email, roleID)
+	return r.Resolver.Invitations.InviteMember(ctx, a, email, roleID)
 }
 
 func (r *mutationResolver) ResendInvitation(ctx context.Context, id uuid.UUID) (*crm.Invitation, error) {
@@ -406,7 +390,7 @@ func (r *mutationResolver) ResendInvitation(ctx context.Context, id uuid.UUID) (
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.ResendInvitation(ctx, a, id)
+	return r.Resolver.Invitations.ResendInvitation(ctx, a, id)
 }
 
 func (r *mutationResolver) RevokeInvitation(ctx context.Context, id uuid.UUID) (bool, error) {
@@ -414,21 +398,18 @@ func (r *mutationResolver) RevokeInvitation(ctx context.Context, id uuid.UUID) (
 	if err != nil {
 		return false, err
 	}
-	if err := r.Accounts.RevokeInvitation(ctx, a, id); err != nil {
+	if err := r.Resolver.Invitations.RevokeInvitation(ctx, a, id); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
 func (r *mutationResolver) AcceptInvitation(ctx context.Context, in model.AcceptInvitationInput) (*model.AcceptInvitationPayload, error) {
-	var p *crm.Principal
-	if tokenFrom(ctx) != "" {
-		var err error
-		if p, err = r.principal(ctx); err != nil {
-			return nil, err
-		}
+	a, err := r.actor(ctx, uuid.Nil)
+	if err != nil {
+		return nil, err
 	}
-	res, err := r.Accounts.AcceptInvitation(ctx, in.Token, p, crm.NewLogin{Name: deref(in.Name), Password: deref(in.Password)}, client(ctx))
+	res, err := r.Resolver.Invitations.AcceptInvitation(ctx, in.Token, a, crm.NewLogin{Name: deref(in.Name), Password: deref(in.Password)})
 	if err != nil {
 		return nil, err
 	}
@@ -444,7 +425,7 @@ func (r *mutationResolver) UpdateMember(ctx context.Context, userID uuid.UUID, i
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.UpdateMember(ctx, a, userID, crm.MemberUpdate{RoleID: in.RoleID, Name: in.Name})
+	return r.Resolver.Members.UpdateMember(ctx, a, userID, crm.MemberUpdate{RoleID: in.RoleID, Name: in.Name})
 }
 
 func (r *mutationResolver) DeactivateMember(ctx context.Context, userID uuid.UUID) (*crm.Member, error) {
@@ -452,7 +433,7 @@ func (r *mutationResolver) DeactivateMember(ctx context.Context, userID uuid.UUI
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.DeactivateMember(ctx, a, userID)
+	return r.Resolver.Members.DeactivateMember(ctx, a, userID)
 }
 
 func (r *mutationResolver) ReactivateMember(ctx context.Context, userID uuid.UUID) (*crm.Member, error) {
@@ -460,7 +441,7 @@ func (r *mutationResolver) ReactivateMember(ctx context.Context, userID uuid.UUI
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.ReactivateMember(ctx, a, userID)
+	return r.Resolver.Members.ReactivateMember(ctx, a, userID)
 }
 
 func (r *mutationResolver) RemoveMember(ctx context.Context, userID, transferTo uuid.UUID) (bool, error) {
@@ -468,7 +449,7 @@ func (r *mutationResolver) RemoveMember(ctx context.Context, userID, transferTo 
 	if err != nil {
 		return false, err
 	}
-	if err := r.Accounts.RemoveMember(ctx, a, userID, transferTo); err != nil {
+	if err := r.Resolver.Members.RemoveMember(ctx, a, userID, transferTo); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -479,7 +460,7 @@ func (r *mutationResolver) SetIPAllowlist(ctx context.Context, cidrs []string) (
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.SetIPAllowlist(ctx, a, cidrs)
+	return r.Resolver.Protections.SetIPAllowlist(ctx, a, cidrs)
 }
 
 func (r *mutationResolver) SetActivityLimit(ctx context.Context, entity crm.Entity, action crm.Action, limit int, period crm.LimitPeriod) (*crm.ActivityLimit, error) {
@@ -487,7 +468,7 @@ func (r *mutationResolver) SetActivityLimit(ctx context.Context, entity crm.Enti
 	if err != nil {
 		return nil, err
 	}
-	return r.Accounts.SetActivityLimit(ctx, a, crm.ActivityLimit{Entity: entity, Action: action, Limit: limit, Period: period})
+	return r.Resolver.Protections.SetActivityLimit(ctx, a, crm.ActivityLimit{Entity: entity, Action: action, Limit: limit, Period: period})
 }
 
 func (r *mutationResolver) RemoveActivityLimit(ctx context.Context, entity crm.Entity, action crm.Action) (bool, error) {
@@ -495,7 +476,7 @@ func (r *mutationResolver) RemoveActivityLimit(ctx context.Context, entity crm.E
 	if err != nil {
 		return false, err
 	}
-	if err := r.Accounts.RemoveActivityLimit(ctx, a, entity, action); err != nil {
+	if err := r.Resolver.Protections.RemoveActivityLimit(ctx, a, entity, action); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -510,7 +491,15 @@ func (r *subscriptionResolver) AccountEvents(ctx context.Context) (<-chan model.
 	if err != nil {
 		return nil, err
 	}
-	sub := r.Bus.Subscribe(realtime.MembershipTopic(a.AccountID.String(), a.UserID().String()))
+	p, err := r.principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	account := a.AccountID
+	if account == uuid.Nil {
+		account = p.Session.AccountID
+	}
+	sub := r.Bus.Subscribe(realtime.MembershipTopic(account.String(), p.User.ID.String()))
 	if _, _, err := r.Accounts.Enter(ctx, a); err != nil {
 		sub.Close()
 		return nil, err
@@ -540,7 +529,7 @@ func (r *subscriptionResolver) AccountEvents(ctx context.Context) (<-chan model.
 			if ended {
 				event = &model.AccessEnded{AccountID: change.AccountID, Status: change.Status, Until: change.Until, At: change.At}
 			} else {
-				role, err := r.Accounts.Role(ctx, a, change.RoleID)
+				role, err := r.Resolver.Roles.Role(ctx, a, change.RoleID)
 				if err != nil {
 					// The role is not readable any more, or access ended
 					// meanwhile: the next event (or the close) says so.

@@ -89,53 +89,35 @@ func clearCookie(ctx context.Context) {
 	}
 }
 
-// authMemo authenticates once per operation: every field of one operation
-// sees the same answer, and every operation (each HTTP request, each
-// operation on a WebSocket) asks the database again (invariant 2).
-type authMemo struct {
-	once sync.Once
-	p    *crm.Principal
-	err  error
+// opMemo is per operation: a stream is bound to its session once.
+type opMemo struct{ bind sync.Once }
 
-	// entered remembers, per account, the verified scope of this
-	// operation, so that fields of one Account object do not verify it
-	// again each.
-	mu      sync.Mutex
-	entered map[uuid.UUID]*enteredMemo
-}
+type opMemoKey struct{}
 
-type enteredMemo struct {
-	once    sync.Once
-	account *crm.Account
-	grant   crm.Grant
-	err     error
-}
-
-type authMemoKey struct{}
-
-func withAuthMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, authMemoKey{}, &authMemo{})
+func withOpMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, opMemoKey{}, &opMemo{})
 }
 
 // principal returns the authenticated caller of this operation, or the
-// error a request without a valid session gets.
+// error a request without a valid session gets. Within an operation the
+// database's unit of work verifies the session once, in the operation's
+// transaction; every operation (each HTTP request, each operation on a
+// WebSocket) asks the database again (invariant 2).
 func (r *Resolver) principal(ctx context.Context) (*crm.Principal, error) {
-	memo, _ := ctx.Value(authMemoKey{}).(*authMemo)
-	if memo == nil {
-		memo = &authMemo{}
+	token := tokenFrom(ctx)
+	if token == "" {
+		return nil, crm.Errorf(crm.CodeUnauthenticated, "sign in first")
 	}
-	memo.once.Do(func() {
-		token := tokenFrom(ctx)
-		if token == "" {
-			memo.err = crm.Errorf(crm.CodeUnauthenticated, "sign in first")
-			return
-		}
-		memo.p, memo.err = r.Identity.Authenticate(ctx, token)
-		if memo.err == nil {
-			r.bindStream(ctx, memo.p)
-		}
-	})
-	return memo.p, memo.err
+	p, err := r.Identity.Authenticate(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if memo, _ := ctx.Value(opMemoKey{}).(*opMemo); memo != nil {
+		memo.bind.Do(func() { r.bindStream(ctx, p) })
+	} else {
+		r.bindStream(ctx, p)
+	}
+	return p, nil
 }
 
 // client describes the caller for the domain.

@@ -24,7 +24,14 @@ type Resolver struct {
 	Logger      *slog.Logger
 	Identity    crm.IdentityService
 	Accounts    crm.AccountService
-	Bus         *realtime.Bus
+	Members     crm.MemberService
+	Roles       crm.RoleService
+	Invitations crm.InvitationService
+	Protections crm.ProtectionService
+	Audit       crm.AuditService
+	// Operations groups each operation's reads into one transaction.
+	Operations crm.Operations
+	Bus        *realtime.Bus
 }
 
 var _ graph.ResolverRoot = (*Resolver)(nil)

@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -79,7 +80,7 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 	srv.Use(extension.FixedComplexityLimit(opts.Limits.MaxComplexity))
 	srv.AroundOperations(observeOperations(opts.Observer))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		ctx = withAuthMemo(ctx)
+		ctx = withOpMemo(ctx)
 		// A stream that presents a token belongs to that session from its
 		// first operation (so its end closes the stream, whatever the
 		// stream subscribes to), and a dead token is refused at once.
@@ -101,6 +102,16 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeoutCause(ctx, opts.Limits.OperationTimeout, errOperationTimeout)
 			defer cancel()
+		}
+		// Each response (a query's, a mutation's, each event of a
+		// subscription) reads through one unit of work: one transaction,
+		// one verification of the session and of each account. It begins
+		// only when something reads.
+		if opts.Auth != nil && opts.Auth.Operations != nil {
+			a, _ := opts.Auth.actor(ctx, uuid.Nil)
+			var end func()
+			ctx, end = opts.Auth.Operations.BeginOperation(ctx, a)
+			defer end()
 		}
 		resp := next(ctx)
 		if resp != nil {

@@ -1,0 +1,205 @@
+package resolvers_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lib/pq"
+
+	"switchboard/db"
+	"switchboard/gateway/gatewaytest"
+)
+
+// statements runs one request and returns how many statements (BEGIN and
+// COMMIT included) the database layer sent for it.
+func statements(t testing.TB, srv *gatewaytest.Server, req gatewaytest.Request) (int64, gatewaytest.Response) {
+	t.Helper()
+	before := srv.DB.Statements()
+	r := srv.Post(t, req)
+	return srv.DB.Statements() - before, r
+}
+
+// TestStatementsPerOperation pins what the request path costs, so it
+// cannot creep back: a scoped read is BEGIN, at most two statements and
+// COMMIT, the session and scope verified once however many fields ask.
+func TestStatementsPerOperation(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	h := bearer(w.ownerA.token)
+	h.Set("X-Account-ID", w.A)
+	for _, tc := range []struct {
+		name  string
+		query string
+		vars  map[string]any
+		max   int64
+	}{
+		{"me", `{ me { id email } }`, nil, 3},
+		{"members", `{ account { id name members(first: 20) { nodes { userId name email role { name } } } } }`, nil, 4},
+		// Several fields of one account: still one verification.
+		{"account fields", `{ account { myRole { name } members(first: 5) { nodes { userId } } ipAllowlist } }`, nil, 4},
+		{"member update", `mutation($u: ID!, $n: String!) { updateMember(userId: $u, input: {name: $n}) { userId name email } }`,
+			map[string]any{"u": w.repA.id, "n": "Renamed Rep"}, 7},
+	} {
+		n, r := statements(t, w.srv, gatewaytest.Request{Query: tc.query, Variables: tc.vars, Header: h})
+		r.Decode(t, &struct{}{})
+		if n > tc.max {
+			t.Errorf("%s sent %d statements, want at most %d", tc.name, n, tc.max)
+		}
+		t.Logf("%s: %d statements", tc.name, n)
+	}
+	n, r := statements(t, w.srv, loginRequest(w.repA.email, password, nil, nil))
+	r.Decode(t, &struct{}{})
+	if n > 17 {
+		t.Errorf("a sign-in sent %d statements, want at most 17", n)
+	}
+	t.Logf("login: %d statements", n)
+}
+
+// TestWritesHoldTheirSessionAndMembership: the session check and the
+// write commit together. While a write is under way, ending its session
+// or deactivating its member waits for it, so no write lands after either
+// (before, the check ran in a transaction of its own and both went
+// through in the wrong order).
+func TestWritesHoldTheirSessionAndMembership(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	conn := superuser(t, w.srv)
+	// Hold the target's membership so the admin's write stops halfway,
+	// after its checks.
+	hold, err := conn.BeginTxx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback()
+	hold.MustExec(`SELECT 1 FROM memberships WHERE account_id = $1 AND user_id = $2 FOR UPDATE`, w.A, w.repA.id)
+
+	done := make(chan gatewaytest.Response, 1)
+	go func() {
+		done <- w.as(t, w.adminA, w.A, `mutation($u: ID!) { updateMember(userId: $u, input: {name: "Held"}) { name } }`,
+			map[string]any{"u": w.repA.id})
+	}()
+	// Wait until the write waits for the lock.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := conn.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the write never reached the held row")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Signing the admin out, or deactivating them, must wait for the write.
+	for name, stmt := range map[string]string{
+		"end the session":     `UPDATE sessions SET revoked_at = now(), revoked_reason = 'LOGOUT' WHERE user_id = $1 AND revoked_at IS NULL`,
+		"deactivate the user": `UPDATE memberships SET status = 'DEACTIVATED' WHERE user_id = $1 AND account_id = '` + w.A + `'`,
+	} {
+		tx, err := conn.BeginTxx(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.MustExec(`SET LOCAL lock_timeout = '300ms'`)
+		_, err = tx.Exec(stmt, w.adminA.id)
+		_ = tx.Rollback()
+		var pqErr *pq.Error
+		if !errors.As(err, &pqErr) || pqErr.Code != "55P03" {
+			t.Fatalf("%s while the write is under way: %v; want it to wait (lock timeout)", name, err)
+		}
+	}
+	if err := hold.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	(<-done).Decode(t, &struct{}{})
+
+	// The other order: ended first, the write is refused and changes
+	// nothing.
+	conn.MustExec(`UPDATE sessions SET revoked_at = now(), revoked_reason = 'LOGOUT' WHERE user_id = $1 AND revoked_at IS NULL`, w.adminA.id)
+	onlyCode(t, w.as(t, w.adminA, w.A, `mutation($u: ID!) { updateMember(userId: $u, input: {name: "Too late"}) { name } }`,
+		map[string]any{"u": w.repA.id}), "UNAUTHENTICATED")
+	var name string
+	if err := conn.Get(&name, `SELECT display_name FROM memberships WHERE account_id = $1 AND user_id = $2`, w.A, w.repA.id); err != nil || name != "Held" {
+		t.Fatalf("name %q (%v)", name, err)
+	}
+}
+
+// TestAClientThatLeavesIsNotAServerFault: a client that hangs up mid-request
+// is not logged as an error, costs no database connection, and its
+// mutation commits whole.
+func TestAClientThatLeavesIsNotAServerFault(t *testing.T) {
+	t.Parallel()
+	logs := &gatewaytest.Logs{}
+	w := newWorld(t, gatewaytest.Options{Logger: logs.Logger()})
+	conn := superuser(t, w.srv)
+	backends := func() map[int]bool {
+		var pids []int
+		if err := conn.Select(&pids, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`, db.ApplicationName); err != nil {
+			t.Fatal(err)
+		}
+		out := map[int]bool{}
+		for _, p := range pids {
+			out[p] = true
+		}
+		return out
+	}
+	hold, err := conn.BeginTxx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Rollback()
+	hold.MustExec(`SELECT 1 FROM memberships WHERE account_id = $1 AND user_id = $2 FOR UPDATE`, w.A, w.repA.id)
+	before := backends()
+
+	ctx, cancel := context.WithCancel(t.Context())
+	body := strings.NewReader(`{"query": "mutation($u: ID!) { updateMember(userId: $u, input: {name: \"Left\"}) { name } }", "variables": {"u": "` + w.repA.id + `"}}`)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, w.srv.URL+"/graphql", body)
+	req.Header = bearer(w.adminA.token)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Account-ID", w.A)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+	})
+	time.Sleep(300 * time.Millisecond) // the write is waiting for the held row
+	cancel()
+	wg.Wait()
+	time.Sleep(100 * time.Millisecond)
+	if err := hold.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	// The write finishes on its own, whole: the change and its log entry.
+	deadline := time.Now().Add(5 * time.Second)
+	for w.activityCount(t, w.A, "member.updated") == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	var name string
+	if err := conn.Get(&name, `SELECT coalesce(display_name, '') FROM memberships WHERE account_id = $1 AND user_id = $2`, w.A, w.repA.id); err != nil {
+		t.Fatal(err)
+	}
+	if name != "Left" || w.activityCount(t, w.A, "member.updated") != 1 {
+		t.Fatalf("after the client left: name %q, %d log entries; want the change and its entry", name, w.activityCount(t, w.A, "member.updated"))
+	}
+	// No connection was thrown away: the next requests use the same ones.
+	for range 5 {
+		w.as(t, w.adminA, w.A, `{ account { members(first: 5) { nodes { userId } } } }`, nil).Decode(t, &struct{}{})
+	}
+	for pid := range backends() {
+		if !before[pid] {
+			t.Errorf("a new database connection (pid %d) replaced one the cancelled request used", pid)
+		}
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("a client leaving was logged as an error:\n%s", logs.String())
+	}
+}
