@@ -16,11 +16,11 @@ import (
 
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/coder/websocket"
 
 	"switchboard/config"
 	"switchboard/db"
+	"switchboard/gateway/graphiql"
 	"switchboard/graph"
 	"switchboard/resolvers"
 )
@@ -112,7 +112,11 @@ func (g *Gateway) routes(gql http.Handler) http.Handler {
 	mux.HandleFunc("GET /readyz", g.readyz)
 	mux.Handle("GET /metrics", g.metrics.handler())
 	if g.cfg.Introspection {
-		mux.Handle("GET /graphiql", playground.Handler("Switchboard", "/graphql"))
+		// From files in the binary: gqlgen's playground loads them from a
+		// CDN, and stays on "Loading..." without internet.
+		ui := graphiql.New(graphiql.Options{Path: "/graphiql", Endpoint: "/graphql", Title: "Switchboard"})
+		mux.Handle("GET /graphiql", ui)
+		mux.Handle("GET /graphiql/assets/", ui)
 		// Until the console lands at /, point newcomers to GraphiQL.
 		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
 	}

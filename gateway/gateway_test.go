@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,8 +226,27 @@ func TestProductionHidesSchema(t *testing.T) {
 	if len(r.Errors) != 1 || !strings.Contains(r.Errors[0].Message, "Did you mean") {
 		t.Fatalf("development: want a suggestion, got %+v", r.Errors)
 	}
-	if resp := dev.Do(t, http.MethodGet, "/graphiql", nil, nil); resp.Status != http.StatusOK {
+	// GraphiQL and every file it loads come from the gateway itself; in
+	// production, none of them answers.
+	resp := dev.Do(t, http.MethodGet, "/graphiql", nil, nil)
+	if resp.Status != http.StatusOK {
 		t.Fatalf("GraphiQL status %d in development, want 200", resp.Status)
+	}
+	page := string(resp.Body)
+	assets := regexp.MustCompile(`"(/graphiql/assets/[^"]+)"`).FindAllStringSubmatch(page, -1)
+	if strings.Contains(page, "://") {
+		t.Errorf("GraphiQL page names another origin:\n%s", page)
+	}
+	if len(assets) < 4 {
+		t.Fatalf("GraphiQL page loads %d files from /graphiql/assets/, want React, ReactDOM, GraphiQL and more", len(assets))
+	}
+	for _, a := range assets {
+		if resp := dev.Do(t, http.MethodGet, a[1], nil, nil); resp.Status != http.StatusOK || len(resp.Body) == 0 {
+			t.Errorf("%s: status %d with %d bytes in development, want 200", a[1], resp.Status, len(resp.Body))
+		}
+		if resp := srv.Do(t, http.MethodGet, a[1], nil, nil); resp.Status != http.StatusNotFound {
+			t.Errorf("%s: status %d in production, want 404", a[1], resp.Status)
+		}
 	}
 }
 

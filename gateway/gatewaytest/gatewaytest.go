@@ -191,8 +191,11 @@ func (e Error) Code() string {
 
 // Response is a decoded GraphQL response.
 type Response struct {
-	Status int             `json:"-"`
-	Header http.Header     `json:"-"`
+	Status int         `json:"-"`
+	Header http.Header `json:"-"`
+	// Body is the response as sent, for answers that are not GraphQL
+	// (pages, files).
+	Body   []byte          `json:"-"`
 	Data   json.RawMessage `json:"data"`
 	Errors []Error         `json:"errors"`
 }
@@ -264,7 +267,7 @@ func (s *Server) Do(t testing.TB, method, path string, body io.Reader, header ht
 	if err != nil {
 		t.Fatalf("read response: %v", err)
 	}
-	out := Response{Status: resp.StatusCode, Header: resp.Header}
+	out := Response{Status: resp.StatusCode, Header: resp.Header, Body: raw}
 	if len(raw) > 0 && raw[0] == '{' {
 		if err := json.Unmarshal(raw, &out); err != nil {
 			t.Fatalf("decode response %q: %v", raw, err)
