@@ -54,4 +54,4 @@ REV ?=
 DURATION ?= 10s
 RUNS ?= 5
 bench-sidebyside:
-	bench/sidebyside/run.sh $(if $(REV),--rev $(REV)) --duration $(DURATION) --runs $(RUNS)
+	@bench/sidebyside/run.sh $(if $(REV),--rev $(REV) )--duration $(DURATION) --runs $(RUNS)
