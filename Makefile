@@ -3,7 +3,7 @@
 # 127.0.0.1:5432 or started under .data/).
 GO ?= go
 
-.PHONY: run seed-demo build test lint generate generate-check bench
+.PHONY: run seed-demo build test lint generate generate-check bench bench-sidebyside
 
 run:
 	$(GO) run .
@@ -46,3 +46,12 @@ BENCHTIME ?= 1s
 BENCHCOUNT ?= 6
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -benchmem -count=$(BENCHCOUNT) -timeout 60m ./...
+
+# Switchboard's request path against PostGraphile 4, side by side (README,
+# "Side by side with PostGraphile"): REV to measure a commit instead of the
+# working tree, DURATION of each wrk run, RUNS repetitions for medians.
+REV ?=
+DURATION ?= 10s
+RUNS ?= 5
+bench-sidebyside:
+	@bench/sidebyside/run.sh $(if $(REV),--rev $(REV) )--duration $(DURATION) --runs $(RUNS)
