@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"switchboard/config"
+	"switchboard/crm"
 	"switchboard/db"
 	"switchboard/graph"
 	"switchboard/resolvers"
@@ -83,8 +84,11 @@ func New(opts Options) (*Gateway, error) {
 	return g, nil
 }
 
+// addTransports puts the gateway's own HTTP transport first: it takes every
+// request but a well-formed WebSocket handshake (transport.go).
 func (g *Gateway) addTransports(srv *handler.Server) {
 	limits := g.cfg.Limits
+	srv.AddTransport(httpTransport{g: g, sse: transport.SSE{KeepAlivePingInterval: limits.WSPingInterval}})
 	srv.AddTransport(transport.Websocket{
 		Implementation:   trackedWebsocket{accept: websocket.AcceptOptions{OriginPatterns: originHosts(g.cfg.AllowedOrigins)}, metrics: g.metrics},
 		InitFunc:         g.resolver.WebsocketInit,
@@ -98,25 +102,50 @@ func (g *Gateway) addTransports(srv *handler.Server) {
 			g.log.DebugContext(ctx, "websocket error", "request_id", resolvers.RequestID(ctx), "err", err)
 		},
 	})
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: limits.WSPingInterval})
-	srv.AddTransport(transport.Options{AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions}})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.AddTransport(transport.GRAPHQL{})
 }
 
 func (g *Gateway) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", g.streams.track(gql))
-	mux.HandleFunc("GET /healthz", g.healthz)
-	mux.HandleFunc("GET /readyz", g.readyz)
-	mux.Handle("GET /metrics", g.metrics.handler())
+	mux.Handle("/graphql", g.streams.track(gql, func(w http.ResponseWriter, r *http.Request) {
+		g.refuse(w, r, http.StatusServiceUnavailable, codeShuttingDown, "the server is shutting down: try again")
+	}))
+	mux.Handle("/healthz", g.only(http.MethodGet, http.HandlerFunc(g.healthz)))
+	mux.Handle("/readyz", g.only(http.MethodGet, http.HandlerFunc(g.readyz)))
+	mux.Handle("/metrics", g.only(http.MethodGet, g.metrics.handler()))
 	if g.cfg.Introspection {
-		mux.Handle("GET /graphiql", playground.Handler("Switchboard", "/graphql"))
+		mux.Handle("/graphiql", g.only(http.MethodGet, playground.Handler("Switchboard", "/graphql")))
 		// Until the console lands at /, point newcomers to GraphiQL.
-		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+		mux.Handle("/{$}", g.only(http.MethodGet, http.RedirectHandler("/graphiql", http.StatusFound)))
 	}
+	mux.HandleFunc("/", g.notFound)
 	return g.middleware(mux)
+}
+
+// codeShuttingDown answers a stream that arrives during shutdown (503):
+// the client should reconnect, to another instance.
+const codeShuttingDown = "SHUTTING_DOWN"
+
+// only serves h for method (GET also answers HEAD, as http.ServeMux's
+// patterns do) and refuses other methods with 405 in the error shape,
+// which the mux's own 405 does not have.
+func (g *Gateway) only(method string, h http.Handler) http.Handler {
+	allow := method
+	if method == http.MethodGet {
+		allow = "GET, HEAD"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", allow)
+		g.refuse(w, r, http.StatusMethodNotAllowed, string(crm.CodeBadRequest), "method not allowed here (allowed: "+allow+")")
+	})
+}
+
+// notFound answers a path the gateway does not serve, in the error shape.
+func (g *Gateway) notFound(w http.ResponseWriter, r *http.Request) {
+	g.refuse(w, r, http.StatusNotFound, string(crm.CodeNotFound), "no such endpoint")
 }
 
 // Handler is the gateway's root handler, for tests that serve it themselves.

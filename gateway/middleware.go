@@ -47,7 +47,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				}
 				g.log.ErrorContext(r.Context(), "panic in handler", "request_id", id, "panic", v)
 				if rec.status == 0 {
-					writeError(rec, http.StatusInternalServerError, crm.CodeInternal, "internal error", id)
+					g.writeError(rec, r, http.StatusInternalServerError, string(crm.CodeInternal), "internal error")
 				}
 			}
 			level := slog.LevelInfo
@@ -59,7 +59,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 		}()
 
 		if !g.originAllowed(r) {
-			writeError(rec, http.StatusForbidden, crm.CodeForbidden, "origin not allowed", id)
+			g.refuse(rec, r, http.StatusForbidden, string(crm.CodeForbidden), "origin not allowed")
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" {
@@ -73,7 +73,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				h.Set("Access-Control-Max-Age", "600")
 			}
 		}
-		if r.URL.Path == "/graphql" && !g.readBody(rec, r, id) {
+		if r.URL.Path == "/graphql" && !g.readBody(rec, r) {
 			return
 		}
 		next.ServeHTTP(rec, r)
@@ -82,27 +82,28 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 
 // readBody buffers a GraphQL request body up to the limit, so an oversized
 // request is refused with its own code before anything parses it.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, id string) bool {
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) bool {
 	limit := g.cfg.Limits.MaxBodyBytes
-	if int64(len(r.URL.RawQuery)) > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
+	tooLarge := func() bool {
+		g.refuse(w, r, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit")
 		return false
 	}
-	if r.Body == nil || r.Method == http.MethodGet || r.Header.Get("Upgrade") != "" {
+	if int64(len(r.URL.RawQuery)) > limit {
+		return tooLarge()
+	}
+	if r.Body == nil || r.Method == http.MethodGet || isWebSocketUpgrade(r) {
 		return true
 	}
 	if r.ContentLength > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
-		return false
+		return tooLarge()
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, crm.CodeBadUserInput, "could not read the request body", id)
+		g.refuse(w, r, http.StatusBadRequest, string(crm.CodeBadRequest), "could not read the request body")
 		return false
 	}
 	if int64(len(body)) > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
-		return false
+		return tooLarge()
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return true
@@ -243,12 +244,30 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// refuse answers a request the gateway will not serve: the client's
+// mistake, not the server's. It is counted by code and logged at debug
+// with the gateway's own reason only, never with the body, the variables
+// or a header value.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	g.log.DebugContext(r.Context(), "refused", "request_id", resolvers.RequestID(r.Context()), "status", status, "code", code, "reason", message)
+	g.writeError(w, r, status, code, message)
+}
+
+// internalError answers the gateway's own fault: logged with the request
+// id, shown as INTERNAL with that id.
+func (g *Gateway) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	g.log.ErrorContext(r.Context(), "internal error", "request_id", resolvers.RequestID(r.Context()), "err", err)
+	g.writeError(w, r, http.StatusInternalServerError, string(crm.CodeInternal), "internal error")
+}
+
 // writeError answers outside GraphQL execution in the GraphQL error shape,
-// so clients handle every refusal the same way.
-func writeError(w http.ResponseWriter, status int, code any, message, requestID string) {
+// so clients handle every refusal the same way; it is counted in
+// switchboard_graphql_errors_total like the errors of GraphQL execution.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	g.metrics.ErrorReturned(code)
 	ext := map[string]any{"code": code}
-	if requestID != "" && status >= 500 {
-		ext["requestId"] = requestID
+	if id := resolvers.RequestID(r.Context()); id != "" && status >= 500 {
+		ext["requestId"] = id
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
