@@ -148,19 +148,25 @@ func TestRefusesExpensiveRequestsWithTheirOwnCode(t *testing.T) {
 		{"too many root fields", srv, `{ ` + roots.String() + ` }`, resolvers.CodeRootFieldLimit},
 		{"too many tokens", srv, tokens.String(), resolvers.CodeTokenLimit},
 	}
+	// Shape limits are validation rules of the server's own, so they answer
+	// as a validation failure does (GraphQL over HTTP): 200 to a client of
+	// application/json, which trusts only a 200 to be GraphQL, and 400 to
+	// one of application/graphql-response+json; with no data entry.
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := tc.srv.Post(t, gatewaytest.Request{Query: tc.query})
-			if codes := r.Codes(); len(codes) != 1 || codes[0] != tc.code {
-				t.Fatalf("codes %v, want [%s]; errors %+v", codes, tc.code, r.Errors)
-			}
-			if r.Status != http.StatusUnprocessableEntity {
-				t.Errorf("status %d, want 422", r.Status)
-			}
-			if string(r.Data) != "" && string(r.Data) != "null" {
-				t.Errorf("data %s, want none", r.Data)
-			}
-		})
+		for accept, status := range map[string]int{"application/json": http.StatusOK, "application/graphql-response+json": http.StatusBadRequest} {
+			t.Run(tc.name+" "+accept, func(t *testing.T) {
+				r := tc.srv.Post(t, gatewaytest.Request{Query: tc.query, Header: http.Header{"Accept": {accept}}})
+				if codes := r.Codes(); len(codes) != 1 || codes[0] != tc.code {
+					t.Fatalf("codes %v, want [%s]; errors %+v", codes, tc.code, r.Errors)
+				}
+				if r.Status != status {
+					t.Errorf("status %d, want %d", r.Status, status)
+				}
+				if r.Data != nil {
+					t.Errorf("data entry %s, want none", r.Data)
+				}
+			})
+		}
 	}
 	big := `{"query":"{ serverInfo { version } }","variables":{"pad":"` + strings.Repeat("x", 1<<20) + `"}}`
 	for name, body := range map[string]io.Reader{

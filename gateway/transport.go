@@ -8,7 +8,6 @@ import (
 	"net/http"
 
 	"github.com/99designs/gqlgen/graphql"
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -18,9 +17,16 @@ import (
 
 // httpTransport serves GraphQL over HTTP (GET, POST, and server-sent events
 // through gqlgen's SSE transport) in place of gqlgen's HTTP transports. It
-// reads the envelope itself (envelope.go): a malformed one answers 4xx
-// with BAD_REQUEST (envelopeError). Request errors keep the statuses
-// gqlgen gives them.
+// reads the envelope itself (envelope.go), and answers with the status
+// codes the GraphQL-over-HTTP spec gives each media type:
+//
+//   - a request error (the document does not parse or validate, a shape
+//     limit refuses it, its variables do not coerce) answers 200 under
+//     application/json, where clients trust only a 200 to be GraphQL, and
+//     400 under application/graphql-response+json; either way without a
+//     "data" entry, as nothing ran;
+//   - an executed operation answers 200, whatever its field errors;
+//   - a malformed envelope answers 4xx with BAD_REQUEST (envelopeError).
 type httpTransport struct {
 	g   *Gateway
 	sse transport.SSE
@@ -65,7 +71,11 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	opCtx, requestErrs := exec.CreateOperationContext(ctx, params)
 	if requestErrs != nil {
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, opCtx), requestErrs)
-		t.write(w, r, media, gqlgenStatus(media, requestErrs), resp)
+		status := http.StatusOK
+		if media == mediaGraphQLResponse {
+			status = http.StatusBadRequest
+		}
+		t.write(w, r, media, status, requestErrorResponse{Errors: resp.Errors, Extensions: resp.Extensions})
 		return
 	}
 	if r.Method == http.MethodGet && opCtx.Operation.Operation != ast.Query {
@@ -80,17 +90,12 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	t.write(w, r, media, http.StatusOK, responses(ctx))
 }
 
-// gqlgenStatus is the status gqlgen's transports give request errors: 422
-// for protocol errors (400 under application/graphql-response+json), 200
-// for the others.
-func gqlgenStatus(media string, errs gqlerror.List) int {
-	if errcode.GetErrorKind(errs) != errcode.KindProtocol {
-		return http.StatusOK
-	}
-	if media == mediaGraphQLResponse {
-		return http.StatusBadRequest
-	}
-	return http.StatusUnprocessableEntity
+// requestErrorResponse is a response to a request that did not execute: it
+// has no "data" entry at all, as the GraphQL spec wants when an error is
+// raised before execution begins (gqlgen would write "data": null).
+type requestErrorResponse struct {
+	Errors     gqlerror.List  `json:"errors"`
+	Extensions map[string]any `json:"extensions,omitempty"`
 }
 
 func (t httpTransport) write(w http.ResponseWriter, r *http.Request, media string, status int, v any) {
