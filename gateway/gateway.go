@@ -46,6 +46,7 @@ type Gateway struct {
 	log      *slog.Logger
 	resolver *resolvers.Resolver
 	metrics  *metrics
+	origins  origins
 	streams  *streams
 	sessions *sessionWatch
 	handler  http.Handler
@@ -59,12 +60,17 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	origins, err := newOrigins(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g := &Gateway{
 		cfg:      opts.Config,
 		db:       opts.DB,
 		log:      opts.Logger,
 		resolver: opts.Resolver,
 		metrics:  newMetrics(opts.DB),
+		origins:  origins,
 		streams:  newStreams(),
 	}
 	g.sessions = newSessionWatch(opts.Config.SessionRecheckInterval, opts.Resolver.Identity, opts.Resolver.Bus, g.streams, opts.Logger)
@@ -90,7 +96,7 @@ func (g *Gateway) addTransports(srv *handler.Server) {
 	limits := g.cfg.Limits
 	srv.AddTransport(httpTransport{g: g, sse: transport.SSE{KeepAlivePingInterval: limits.WSPingInterval}})
 	srv.AddTransport(transport.Websocket{
-		Implementation:   trackedWebsocket{accept: websocket.AcceptOptions{OriginPatterns: originHosts(g.cfg.AllowedOrigins)}, metrics: g.metrics},
+		Implementation:   trackedWebsocket{accept: websocket.AcceptOptions{OriginPatterns: g.origins.websocketPatterns()}, metrics: g.metrics},
 		InitFunc:         g.resolver.WebsocketInit,
 		InitTimeout:      limits.WSInitTimeout,
 		PingPongInterval: limits.WSPingInterval, // graphql-transport-ws: ping, and drop a client that stops answering

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +20,8 @@ import (
 )
 
 // middleware wraps every route: it names the request, learns the client's
-// address, refuses foreign origins and oversized bodies, logs the outcome and
-// turns a panic outside GraphQL into a 500 with the request id.
+// address, refuses foreign hosts and origins and oversized bodies, logs the
+// outcome and turns a panic outside GraphQL into a 500 with the request id.
 func (g *Gateway) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -58,7 +57,11 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				"status", rec.status, "duration", time.Since(start), "ip", req.IP.String())
 		}()
 
-		if !g.originAllowed(r) {
+		if !g.origins.hostAllowed(r) {
+			g.refuse(rec, r, http.StatusMisdirectedRequest, string(crm.CodeBadRequest), "this server does not answer for that host")
+			return
+		}
+		if !g.origins.originAllowed(r) {
 			g.refuse(rec, r, http.StatusForbidden, string(crm.CodeForbidden), "origin not allowed")
 			return
 		}
@@ -107,35 +110,6 @@ func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) bool {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return true
-}
-
-// originAllowed implements the CSRF half of the wire contract: a browser
-// request from another origin is served only when that origin is
-// configured. Requests without Origin come from non-browser clients.
-func (g *Gateway) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	return slices.ContainsFunc(g.cfg.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, origin) })
-}
-
-// originHosts turns allowed origins into coder/websocket's host patterns.
-func originHosts(origins []string) []string {
-	var hosts []string
-	for _, o := range origins {
-		if u, err := url.Parse(o); err == nil && u.Host != "" {
-			hosts = append(hosts, u.Host)
-		}
-	}
-	return hosts
 }
 
 // clientIP is the address of the client: the peer's, unless the peer is a

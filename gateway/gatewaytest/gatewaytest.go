@@ -107,7 +107,9 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("listen: %v", err)
 	}
 	cfg.PublicURL = "http://" + ln.Addr().String()
-	cfg.AllowedOrigins = []string{cfg.PublicURL}
+	if opts.Env["SWITCHBOARD_ALLOWED_ORIGINS"] == "" {
+		cfg.AllowedOrigins = []string{cfg.PublicURL}
+	}
 	cfg.DatabaseMaxOpen = 10
 	a, err := app.New(t.Context(), app.Options{Config: cfg, DatabaseURL: opts.Database.URL, Logger: logger,
 		Clock: opts.Clock, Mailer: opts.Mailer, Root: opts.Root, HashParams: opts.HashParams})
@@ -246,6 +248,7 @@ func (s *Server) Get(t testing.TB, req Request) Response {
 }
 
 // Do sends any request to the gateway and decodes a GraphQL-shaped answer.
+// A Host in header replaces the request's host (DNS-rebinding tests).
 func (s *Server) Do(t testing.TB, method, path string, body io.Reader, header http.Header) Response {
 	t.Helper()
 	httpReq, err := http.NewRequestWithContext(t.Context(), method, s.URL+path, body)
@@ -254,6 +257,9 @@ func (s *Server) Do(t testing.TB, method, path string, body io.Reader, header ht
 	}
 	for k, vs := range header {
 		httpReq.Header[k] = vs
+	}
+	if host := header.Get("Host"); host != "" {
+		httpReq.Host = host
 	}
 	resp, err := s.client.Do(httpReq)
 	if err != nil {
@@ -423,10 +429,11 @@ func (s *Server) DialWS(t testing.TB, protocol string, header http.Header, paylo
 }
 
 // TryDialWS opens a WebSocket without sending anything, returning the
-// handshake error (for origin checks).
+// handshake error (for origin checks). A Host in header replaces the
+// request's host.
 func (s *Server) TryDialWS(ctx context.Context, protocol string, header http.Header) (*WS, error) {
 	u := "ws" + strings.TrimPrefix(s.URL, "http") + "/graphql"
-	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{protocol}, HTTPHeader: header})
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{protocol}, HTTPHeader: header, Host: header.Get("Host")})
 	if err != nil {
 		return nil, err
 	}
