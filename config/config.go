@@ -48,6 +48,10 @@ type Config struct {
 
 	Introspection bool
 
+	// MetricsAddr is where /metrics is served instead of the public port;
+	// empty keeps it on the public port.
+	MetricsAddr string
+
 	Limits Limits
 
 	ShutdownTimeout time.Duration
@@ -99,6 +103,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("data_dir", c.DataDir),
 		slog.String("public_url", c.PublicURL),
 		slog.Any("allowed_origins", c.AllowedOrigins),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Bool("introspection", c.Introspection),
 		slog.Bool("secret_key_set", len(c.SecretKey) > 0),
 		slog.String("smtp", RedactURL(c.SMTPURL)),
@@ -217,6 +222,19 @@ func Variables() []Variable {
 			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 		{Name: "SWITCHBOARD_INTROSPECTION", Default: "true in development, false in production", Doc: "schema introspection, field suggestions and GraphiQL",
 			set: func(c *Config, v string) error { return parseBool(v, &c.Introspection) }},
+		{Name: "SWITCHBOARD_METRICS_ADDR", Default: "(none: /metrics on the public port)", Doc: "`host:port` to serve /metrics on instead of the public port (which then answers 404), such as `127.0.0.1:9090`; set it in production, on a private address",
+			set: func(c *Config, v string) error {
+				_, port, err := net.SplitHostPort(v)
+				if err != nil {
+					return errors.New("must be host:port, such as 127.0.0.1:9090")
+				}
+				var n int
+				if err := parseInt(port, 0, 65535, &n); err != nil {
+					return fmt.Errorf("port %w", err)
+				}
+				c.MetricsAddr = v
+				return nil
+			}},
 		{Name: "SWITCHBOARD_MAX_BODY_BYTES", Default: "1048576", Doc: "largest accepted request body",
 			set: func(c *Config, v string) error { return parseInt64(v, 1024, 64<<20, &c.Limits.MaxBodyBytes) }},
 		{Name: "SWITCHBOARD_MAX_TOKENS", Default: "5000", Doc: "parser token limit per document",

@@ -134,3 +134,20 @@ func TestOriginsCompareByCanonicalForm(t *testing.T) {
 		t.Fatalf("an ftp public URL: %v", err)
 	}
 }
+
+func TestMetricsAddr(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.MetricsAddr != "" {
+		t.Fatalf("default metrics address %q (%v), want none", c.MetricsAddr, err)
+	}
+	c, err = Load(env(map[string]string{"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:9090"}))
+	if err != nil || c.MetricsAddr != "127.0.0.1:9090" {
+		t.Fatalf("metrics address %q (%v)", c.MetricsAddr, err)
+	}
+	for _, bad := range []string{"9090", "127.0.0.1:http", "127.0.0.1:70000"} {
+		_, err := Load(env(map[string]string{"SWITCHBOARD_METRICS_ADDR": bad}))
+		if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_METRICS_ADDR") {
+			t.Errorf("metrics address %q: %v", bad, err)
+		}
+	}
+}

@@ -117,7 +117,9 @@ func (g *Gateway) routes(gql http.Handler) http.Handler {
 	}))
 	mux.Handle("/healthz", g.only(http.MethodGet, http.HandlerFunc(g.healthz)))
 	mux.Handle("/readyz", g.only(http.MethodGet, http.HandlerFunc(g.readyz)))
-	mux.Handle("/metrics", g.only(http.MethodGet, g.metrics.handler()))
+	if g.cfg.MetricsAddr == "" {
+		mux.Handle("/metrics", g.only(http.MethodGet, g.metrics.handler()))
+	}
 	if g.cfg.Introspection {
 		mux.Handle("/graphiql", g.only(http.MethodGet, playground.Handler("Switchboard", "/graphql")))
 		// Until the console lands at /, point newcomers to GraphiQL.
@@ -125,6 +127,15 @@ func (g *Gateway) routes(gql http.Handler) http.Handler {
 	}
 	mux.HandleFunc("/", g.notFound)
 	return g.middleware(mux)
+}
+
+// metricsRoutes are what the metrics address serves: /metrics alone,
+// without the public middleware (no origin or host to check there).
+func (g *Gateway) metricsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", g.only(http.MethodGet, g.metrics.handler()))
+	mux.HandleFunc("/", g.notFound)
+	return mux
 }
 
 // codeShuttingDown answers a stream that arrives during shutdown (503):
@@ -157,52 +168,115 @@ func (g *Gateway) notFound(w http.ResponseWriter, r *http.Request) {
 // Handler is the gateway's root handler, for tests that serve it themselves.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// Serve answers on ln until ctx ends, then shuts down gracefully: it stops
-// accepting, lets in-flight requests finish, closes every WebSocket with 1001
-// (going away) and ends every subscription and SSE stream.
-func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           g.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+// ListenMetrics opens the metrics address when one is configured; nil
+// otherwise.
+func ListenMetrics(cfg config.Config) (net.Listener, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve answers on ln, and /metrics alone on metricsLn (which must be given
+// exactly when SWITCHBOARD_METRICS_ADDR is set; see ListenMetrics), until
+// ctx ends or either stops serving. Then it shuts down gracefully: it stops
+// accepting, lets in-flight requests finish, closes every WebSocket with
+// 1001 (going away) and ends every subscription and SSE stream. Serve
+// closes both listeners.
+func (g *Gateway) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
+	if (metricsLn != nil) != (g.cfg.MetricsAddr != "") {
+		_ = ln.Close()
+		if metricsLn != nil {
+			_ = metricsLn.Close()
+		}
+		return errors.New("serve: a metrics listener is needed exactly when SWITCHBOARD_METRICS_ADDR is set")
+	}
+	servers := []served{{name: "serve", ln: ln, srv: g.httpServer(ctx, g.handler)}}
+	if metricsLn != nil {
+		servers = append(servers, served{name: "serve metrics", ln: metricsLn, srv: g.httpServer(ctx, g.metricsRoutes())})
+	}
+	done := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				done <- fmt.Errorf("%s: %w", s.name, err)
+				return
+			}
+			done <- nil
+		}()
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { defer close(watched); g.sessions.run(watchCtx) }()
 	defer func() { stopWatch(); <-watched }()
 	g.log.Info("serving", "addr", ln.Addr().String())
+	if metricsLn != nil {
+		g.log.Info("serving metrics", "addr", metricsLn.Addr().String())
+	} else if g.cfg.IsProduction() {
+		g.log.Warn("metrics are served on the public port; set SWITCHBOARD_METRICS_ADDR to a private address")
+	}
 
+	var errs []error
+	pending := len(servers)
 	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+	case err := <-done:
+		// One server stopped on its own: stop the other too.
+		pending--
+		errs = append(errs, err)
 	case <-ctx.Done():
 	}
 
 	g.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
-	// Shutdown stops the listener and waits for requests in flight. It does
-	// not know hijacked WebSockets and would wait for SSE streams forever,
-	// so those are ended here, at the same time.
-	shutdownErr := make(chan error, 1)
-	go func() { shutdownErr <- srv.Shutdown(shutdownCtx) }()
+	// Shutdown stops the listeners and waits for requests in flight. It
+	// does not know hijacked WebSockets and would wait for SSE streams
+	// forever, so those are ended here, at the same time.
+	shutdownErrs := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { shutdownErrs <- s.srv.Shutdown(shutdownCtx) }()
+	}
 	g.streams.closeAll(websocket.StatusGoingAway, "server shutting down")
-	waitErr := g.streams.wait(shutdownCtx)
-	err := errors.Join(<-shutdownErr, waitErr)
-	if errors.Is(err, context.DeadlineExceeded) {
-		_ = srv.Close()
+	errs = append(errs, g.streams.wait(shutdownCtx))
+	for range servers {
+		errs = append(errs, <-shutdownErrs)
+	}
+	if err := errors.Join(errs...); errors.Is(err, context.DeadlineExceeded) {
+		for _, s := range servers {
+			_ = s.srv.Close()
+		}
 		return fmt.Errorf("shutdown: requests still running after %s: %w", g.cfg.ShutdownTimeout, err)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for range pending {
+		errs = append(errs, <-done)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	g.log.Info("shut down")
 	return nil
+}
+
+// served is one of the gateway's HTTP servers and its listener.
+type served struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+func (g *Gateway) httpServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }
 
 // Version is the build's VCS revision when known.

@@ -343,6 +343,41 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestMetricsOnTheirOwnAddress: with SWITCHBOARD_METRICS_ADDR, /metrics is
+// served there alone, the public port answers 404 for it, and the metrics
+// listener stops with the gateway.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{Env: map[string]string{"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:0"}})
+	if srv.MetricsURL == "" || srv.MetricsURL == srv.URL {
+		t.Fatalf("metrics URL %q, public URL %q", srv.MetricsURL, srv.URL)
+	}
+	if r := srv.Do(t, http.MethodGet, "/metrics", nil, nil); r.Status != http.StatusNotFound || len(r.Codes()) != 1 || r.Codes()[0] != "NOT_FOUND" {
+		t.Fatalf("/metrics on the public port: %d %v, want 404 NOT_FOUND", r.Status, r.Codes())
+	}
+	srv.Post(t, gatewaytest.Request{Query: `query Probe { __typename }`})
+	if body := fetchOK(t, srv.MetricsURL+"/metrics"); !strings.Contains(body, `switchboard_graphql_operations_total{operation="Probe",type="query"} 1`) {
+		t.Fatalf("the metrics address does not serve the gateway's metrics:\n%s", body)
+	}
+	for _, path := range []string{"/graphql", "/healthz", "/"} {
+		resp, err := http.Get(srv.MetricsURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s on the metrics address: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if resp, err := http.Get(srv.MetricsURL + "/metrics"); err == nil {
+		resp.Body.Close()
+		t.Fatal("the metrics address still answers after shutdown")
+	}
+}
+
 // blockingResolvers hold serverInfo until released.
 type blockingResolvers struct {
 	*resolvers.Resolver
@@ -439,7 +474,8 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	database := dbtest.New(t)
-	srv := gatewaytest.Start(t, gatewaytest.Options{Database: database})
+	srv := gatewaytest.Start(t, gatewaytest.Options{Database: database, Env: map[string]string{"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:0"}})
+	fetchOK(t, srv.MetricsURL+"/metrics") // a kept-alive connection that shutdown must close
 
 	ws := srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, nil)
 	ws.Ack()

@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -108,10 +109,11 @@ func TestConfiguredOriginsAreCanonical(t *testing.T) {
 func TestProductionServesOnlyThePublicHost(t *testing.T) {
 	t.Parallel()
 	database := dbtest.New(t)
+	var logs syncBuffer
 	prod := gatewaytest.Start(t, gatewaytest.Options{Database: database, Env: map[string]string{
 		"SWITCHBOARD_ENV": "production",
 		"DATABASE_URL":    database.URL,
-	}})
+	}, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	u, _ := url.Parse(prod.URL)
 	foreign := http.Header{"Host": {"evil.example:" + u.Port()}}
 
@@ -133,6 +135,9 @@ func TestProductionServesOnlyThePublicHost(t *testing.T) {
 	// The public host, however it is written.
 	for _, host := range []string{u.Host, strings.ToUpper("127.0.0.1:" + u.Port())} {
 		assertTypename(t, prod.Post(t, gatewaytest.Request{Query: typename, Header: http.Header{"Host": {host}}}))
+	}
+	if !strings.Contains(logs.String(), "set SWITCHBOARD_METRICS_ADDR") {
+		t.Errorf("no warning about metrics on the public port in production:\n%s", logs.String())
 	}
 
 	dev := gatewaytest.Start(t, gatewaytest.Options{})

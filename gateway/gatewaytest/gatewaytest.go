@@ -27,6 +27,7 @@ import (
 	"switchboard/crm"
 	"switchboard/db"
 	"switchboard/db/dbtest"
+	"switchboard/gateway"
 	"switchboard/graph"
 	"switchboard/resolvers"
 	"switchboard/secrets"
@@ -54,11 +55,14 @@ type Options struct {
 
 // Server is a running gateway.
 type Server struct {
-	URL      string
-	Config   config.Config
-	App      *app.App
-	DB       *db.DB
-	Database dbtest.Database
+	URL string
+	// MetricsURL is where /metrics is served when SWITCHBOARD_METRICS_ADDR
+	// is set (use 127.0.0.1:0); empty otherwise.
+	MetricsURL string
+	Config     config.Config
+	App        *app.App
+	DB         *db.DB
+	Database   dbtest.Database
 
 	stop   func() error
 	client *http.Client
@@ -111,23 +115,32 @@ func Start(t testing.TB, opts Options) *Server {
 		cfg.AllowedOrigins = []string{cfg.PublicURL}
 	}
 	cfg.DatabaseMaxOpen = 10
+	metricsLn, err := gateway.ListenMetrics(cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
 	a, err := app.New(t.Context(), app.Options{Config: cfg, DatabaseURL: opts.Database.URL, Logger: logger,
 		Clock: opts.Clock, Mailer: opts.Mailer, Root: opts.Root, HashParams: opts.HashParams})
 	if err != nil {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		t.Fatalf("app: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	s := &Server{
 		URL: cfg.PublicURL, Config: cfg, App: a, DB: a.DB, Database: opts.Database,
-		client: &http.Client{Timeout: 60 * time.Second},
+		MetricsURL: metricsURL(metricsLn),
+		client:     &http.Client{Timeout: 60 * time.Second},
 		stop: func() error {
 			cancel()
 			return <-done
 		},
 	}
-	go func() { done <- a.Serve(ctx, ln) }()
+	go func() { done <- a.Serve(ctx, ln, metricsLn) }()
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("gateway shutdown: %v", err)
@@ -137,6 +150,13 @@ func Start(t testing.TB, opts Options) *Server {
 		s.WaitReady(t)
 	}
 	return s
+}
+
+func metricsURL(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return "http://" + ln.Addr().String()
 }
 
 // WaitReady polls /readyz until it answers 200.
