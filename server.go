@@ -76,11 +76,16 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	metricsLn, err := gateway.ListenMetrics(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	logger.Info("starting", "config", cfg, "version", gateway.Version())
 	if cfg.Introspection {
 		logger.Info("GraphiQL", "url", cfg.PublicURL+"/graphiql")
 	}
-	return a.Serve(ctx, ln)
+	return a.Serve(ctx, ln, metricsLn)
 }
 
 func newLogger(cfg config.Config) *slog.Logger {

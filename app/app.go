@@ -187,8 +187,10 @@ func newMailer(cfg config.Config, logger *slog.Logger) (crm.Mailer, error) {
 }
 
 // Serve runs the bus, the job queue and the gateway until ctx ends, then
-// stops them in reverse order and closes the database.
-func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+// stops them in reverse order and closes the database. The gateway answers
+// on ln, and serves /metrics on metricsLn when SWITCHBOARD_METRICS_ADDR is
+// set (gateway.ListenMetrics opens it; nil otherwise).
+func (a *App) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	defer a.DB.Close()
 	busCtx, stopBus := context.WithCancel(context.WithoutCancel(ctx))
 	var running sync.WaitGroup
@@ -216,7 +218,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			queueStarted = true
 		}
 	})
-	serveErr := a.Gateway.Serve(ctx, ln)
+	serveErr := a.Gateway.Serve(ctx, ln, metricsLn)
 	stopWaiting()
 	stopBus()
 	running.Wait()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -37,13 +38,19 @@ type Config struct {
 	// development secret key and mail written as .eml files.
 	DataDir string
 
-	PublicURL      string
+	PublicURL string
+	// AllowedOrigins are canonical (CanonicalOrigin): the public URL's
+	// origin unless configured.
 	AllowedOrigins []string
 	// TrustedProxies are the peers whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	LogLevel       slog.Level
 
 	Introspection bool
+
+	// MetricsAddr is where /metrics is served instead of the public port;
+	// empty keeps it on the public port.
+	MetricsAddr string
 
 	Limits Limits
 
@@ -95,6 +102,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("migrate", c.Migrate),
 		slog.String("data_dir", c.DataDir),
 		slog.String("public_url", c.PublicURL),
+		slog.Any("allowed_origins", c.AllowedOrigins),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.Bool("introspection", c.Introspection),
 		slog.Bool("secret_key_set", len(c.SecretKey) > 0),
 		slog.String("smtp", RedactURL(c.SMTPURL)),
@@ -147,9 +156,28 @@ func Variables() []Variable {
 		{Name: "SWITCHBOARD_DATA_DIR", Default: ".data", Doc: "development state: private PostgreSQL, generated secret key, mail as .eml files",
 			set: func(c *Config, v string) error { c.DataDir = v; return nil }},
 		{Name: "SWITCHBOARD_PUBLIC_URL", Default: "http://localhost:$PORT", Doc: "public base URL for links in mail and OAuth redirects",
-			set: func(c *Config, v string) error { c.PublicURL = strings.TrimRight(v, "/"); return validateURL(v) }},
-		{Name: "SWITCHBOARD_ALLOWED_ORIGINS", Default: "(the public URL's origin)", Doc: "comma-separated origins allowed for cross-origin requests and WebSocket upgrades",
-			set: func(c *Config, v string) error { c.AllowedOrigins = splitList(v); return nil }},
+			set: func(c *Config, v string) error {
+				c.PublicURL = strings.TrimRight(v, "/")
+				if err := validateURL(v); err != nil {
+					return err
+				}
+				if u, _ := url.Parse(v); u.Scheme != "http" && u.Scheme != "https" {
+					return errors.New("must be an http or https URL")
+				}
+				return nil
+			}},
+		{Name: "SWITCHBOARD_ALLOWED_ORIGINS", Default: "(the public URL's origin)", Doc: "comma-separated origins (`scheme://host[:port]`) allowed to send browser requests and open WebSockets; compared by scheme, host and port",
+			set: func(c *Config, v string) error {
+				c.AllowedOrigins = nil
+				for _, s := range splitList(v) {
+					o, err := CanonicalOrigin(s)
+					if err != nil {
+						return fmt.Errorf("%q: %w", s, err)
+					}
+					c.AllowedOrigins = append(c.AllowedOrigins, o)
+				}
+				return nil
+			}},
 		{Name: "SWITCHBOARD_TRUSTED_PROXIES", Default: "(none)", Doc: "comma-separated CIDRs of proxies whose X-Forwarded-For is honoured",
 			set: func(c *Config, v string) error {
 				c.TrustedProxies = nil
@@ -194,6 +222,19 @@ func Variables() []Variable {
 			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 		{Name: "SWITCHBOARD_INTROSPECTION", Default: "true in development, false in production", Doc: "schema introspection, field suggestions and GraphiQL",
 			set: func(c *Config, v string) error { return parseBool(v, &c.Introspection) }},
+		{Name: "SWITCHBOARD_METRICS_ADDR", Default: "(none: /metrics on the public port)", Doc: "`host:port` to serve /metrics on instead of the public port (which then answers 404), such as `127.0.0.1:9090`; set it in production, on a private address",
+			set: func(c *Config, v string) error {
+				_, port, err := net.SplitHostPort(v)
+				if err != nil {
+					return errors.New("must be host:port, such as 127.0.0.1:9090")
+				}
+				var n int
+				if err := parseInt(port, 0, 65535, &n); err != nil {
+					return fmt.Errorf("port %w", err)
+				}
+				c.MetricsAddr = v
+				return nil
+			}},
 		{Name: "SWITCHBOARD_MAX_BODY_BYTES", Default: "1048576", Doc: "largest accepted request body",
 			set: func(c *Config, v string) error { return parseInt64(v, 1024, 64<<20, &c.Limits.MaxBodyBytes) }},
 		{Name: "SWITCHBOARD_MAX_TOKENS", Default: "5000", Doc: "parser token limit per document",
@@ -275,8 +316,8 @@ func Load(getenv func(string) string) (Config, error) {
 		c.PublicURL = fmt.Sprintf("http://localhost:%d", c.Port)
 	}
 	if len(c.AllowedOrigins) == 0 {
-		if u, err := url.Parse(c.PublicURL); err == nil {
-			c.AllowedOrigins = []string{u.Scheme + "://" + u.Host}
+		if o, err := CanonicalOrigin(c.PublicURL); err == nil {
+			c.AllowedOrigins = []string{o}
 		}
 	}
 	if c.SessionAbsoluteTimeout < c.SessionIdleTimeout {
@@ -297,6 +338,46 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
 	return c, nil
+}
+
+// CanonicalOrigin returns the origin of an http or https URL the way
+// browsers write it in the Origin header: lower-case scheme and host, the
+// port only when it is not the scheme's default, nothing after the host.
+// Two origins are the same exactly when their canonical forms are equal.
+// A path other than "/", a query, a fragment or user information is an
+// error: an origin names a site, not a page.
+func CanonicalOrigin(origin string) (string, error) {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return "", errors.New("not a URL")
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", errors.New("must be an http or https origin")
+	}
+	if u.Host == "" || u.Hostname() == "" || u.Opaque != "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("must be scheme://host[:port], without path, query or user")
+	}
+	return u.Scheme + "://" + CanonicalHost(u.Scheme, u.Host), nil
+}
+
+// CanonicalHost returns host[:port] (a Host header, or a URL's host) lower
+// case, without a trailing dot and without the scheme's default port.
+func CanonicalHost(scheme, hostport string) string {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host, port = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]"), ""
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if port != "" {
+		return net.JoinHostPort(host, port)
+	}
+	if strings.Contains(host, ":") {
+		return "[" + host + "]"
+	}
+	return host
 }
 
 func splitList(v string) []string {

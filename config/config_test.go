@@ -90,3 +90,64 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+func TestOriginsCompareByCanonicalForm(t *testing.T) {
+	for in, want := range map[string]string{
+		"HTTPS://App.Example.COM:443/": "https://app.example.com",
+		"http://localhost:80":          "http://localhost",
+		"http://localhost:8080":        "http://localhost:8080",
+		"https://example.com.:8443":    "https://example.com:8443",
+		"http://[::1]:80":              "http://[::1]",
+		"http://[::1]:8080":            "http://[::1]:8080",
+	} {
+		got, err := CanonicalOrigin(in)
+		if err != nil || got != want {
+			t.Errorf("CanonicalOrigin(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"null", "example.com", "ftp://example.com", "https://example.com/app", "https://user@example.com", "https://example.com?x=1", "https://"} {
+		if got, err := CanonicalOrigin(bad); err == nil {
+			t.Errorf("CanonicalOrigin(%q) = %q, want an error", bad, got)
+		}
+	}
+
+	c, err := Load(env(map[string]string{"SWITCHBOARD_PUBLIC_URL": "HTTPS://CRM.Example.com:443", "PORT": "9000"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.AllowedOrigins) != 1 || c.AllowedOrigins[0] != "https://crm.example.com" {
+		t.Fatalf("default origins %v, want the public URL's canonical origin", c.AllowedOrigins)
+	}
+	c, err = Load(env(map[string]string{"SWITCHBOARD_ALLOWED_ORIGINS": "https://A.example:443, http://b.example:8080"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.AllowedOrigins, " ") != "https://a.example http://b.example:8080" {
+		t.Fatalf("origins %v", c.AllowedOrigins)
+	}
+	_, err = Load(env(map[string]string{"SWITCHBOARD_ALLOWED_ORIGINS": "https://a.example/app"}))
+	if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_ALLOWED_ORIGINS") {
+		t.Fatalf("an origin with a path: %v", err)
+	}
+	_, err = Load(env(map[string]string{"SWITCHBOARD_PUBLIC_URL": "ftp://files.example"}))
+	if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_PUBLIC_URL") {
+		t.Fatalf("an ftp public URL: %v", err)
+	}
+}
+
+func TestMetricsAddr(t *testing.T) {
+	c, err := Load(env(nil))
+	if err != nil || c.MetricsAddr != "" {
+		t.Fatalf("default metrics address %q (%v), want none", c.MetricsAddr, err)
+	}
+	c, err = Load(env(map[string]string{"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:9090"}))
+	if err != nil || c.MetricsAddr != "127.0.0.1:9090" {
+		t.Fatalf("metrics address %q (%v)", c.MetricsAddr, err)
+	}
+	for _, bad := range []string{"9090", "127.0.0.1:http", "127.0.0.1:70000"} {
+		_, err := Load(env(map[string]string{"SWITCHBOARD_METRICS_ADDR": bad}))
+		if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_METRICS_ADDR") {
+			t.Errorf("metrics address %q: %v", bad, err)
+		}
+	}
+}

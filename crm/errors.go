@@ -29,6 +29,7 @@ const (
 	CodeRateLimited          Code = "RATE_LIMITED"
 	CodeIPNotAllowed         Code = "IP_NOT_ALLOWED"
 	CodeAccountDeactivated   Code = "ACCOUNT_DEACTIVATED"
+	CodeBadRequest           Code = "BAD_REQUEST" // a malformed request envelope, refused by the gateway before GraphQL runs
 	CodeInternal             Code = "INTERNAL"
 )
 

@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"switchboard/config"
+	"switchboard/crm"
 	"switchboard/db"
 	"switchboard/gateway/graphiql"
 	"switchboard/graph"
@@ -45,6 +46,7 @@ type Gateway struct {
 	log      *slog.Logger
 	resolver *resolvers.Resolver
 	metrics  *metrics
+	origins  origins
 	streams  *streams
 	sessions *sessionWatch
 	handler  http.Handler
@@ -58,12 +60,17 @@ func New(opts Options) (*Gateway, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	origins, err := newOrigins(opts.Config)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g := &Gateway{
 		cfg:      opts.Config,
 		db:       opts.DB,
 		log:      opts.Logger,
 		resolver: opts.Resolver,
 		metrics:  newMetrics(opts.DB),
+		origins:  origins,
 		streams:  newStreams(),
 	}
 	g.sessions = newSessionWatch(opts.Config.SessionRecheckInterval, opts.Resolver.Identity, opts.Resolver.Bus, g.streams, opts.Logger)
@@ -83,10 +90,13 @@ func New(opts Options) (*Gateway, error) {
 	return g, nil
 }
 
+// addTransports puts the gateway's own HTTP transport first: it takes every
+// request but a well-formed WebSocket handshake (transport.go).
 func (g *Gateway) addTransports(srv *handler.Server) {
 	limits := g.cfg.Limits
+	srv.AddTransport(httpTransport{g: g, sse: transport.SSE{KeepAlivePingInterval: limits.WSPingInterval}})
 	srv.AddTransport(transport.Websocket{
-		Implementation:   trackedWebsocket{accept: websocket.AcceptOptions{OriginPatterns: originHosts(g.cfg.AllowedOrigins)}, metrics: g.metrics},
+		Implementation:   trackedWebsocket{accept: websocket.AcceptOptions{OriginPatterns: g.origins.websocketPatterns()}, metrics: g.metrics},
 		InitFunc:         g.resolver.WebsocketInit,
 		InitTimeout:      limits.WSInitTimeout,
 		PingPongInterval: limits.WSPingInterval, // graphql-transport-ws: ping, and drop a client that stops answering
@@ -98,80 +108,179 @@ func (g *Gateway) addTransports(srv *handler.Server) {
 			g.log.DebugContext(ctx, "websocket error", "request_id", resolvers.RequestID(ctx), "err", err)
 		},
 	})
-	srv.AddTransport(transport.SSE{KeepAlivePingInterval: limits.WSPingInterval})
-	srv.AddTransport(transport.Options{AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions}})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.AddTransport(transport.GRAPHQL{})
 }
 
 func (g *Gateway) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", g.streams.track(gql))
-	mux.HandleFunc("GET /healthz", g.healthz)
-	mux.HandleFunc("GET /readyz", g.readyz)
-	mux.Handle("GET /metrics", g.metrics.handler())
+	mux.Handle("/graphql", g.streams.track(gql, func(w http.ResponseWriter, r *http.Request) {
+		g.refuse(w, r, http.StatusServiceUnavailable, codeShuttingDown, "the server is shutting down: try again")
+	}))
+	mux.Handle("/healthz", g.only(http.MethodGet, http.HandlerFunc(g.healthz)))
+	mux.Handle("/readyz", g.only(http.MethodGet, http.HandlerFunc(g.readyz)))
+	if g.cfg.MetricsAddr == "" {
+		mux.Handle("/metrics", g.only(http.MethodGet, g.metrics.handler()))
+	}
 	if g.cfg.Introspection {
 		// From files in the binary: gqlgen's playground loads them from a
 		// CDN, and stays on "Loading..." without internet.
 		ui := graphiql.New(graphiql.Options{Path: "/graphiql", Endpoint: "/graphql", Title: "Switchboard"})
-		mux.Handle("GET /graphiql", ui)
-		mux.Handle("GET /graphiql/assets/", ui)
+		mux.Handle("/graphiql", g.only(http.MethodGet, ui))
+		mux.Handle("/graphiql/assets/", g.only(http.MethodGet, ui))
 		// Until the console lands at /, point newcomers to GraphiQL.
-		mux.Handle("GET /{$}", http.RedirectHandler("/graphiql", http.StatusFound))
+		mux.Handle("/{$}", g.only(http.MethodGet, http.RedirectHandler("/graphiql", http.StatusFound)))
 	}
+	mux.HandleFunc("/", g.notFound)
 	return g.middleware(mux)
+}
+
+// metricsRoutes are what the metrics address serves: /metrics alone,
+// without the public middleware (no origin or host to check there).
+func (g *Gateway) metricsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", g.only(http.MethodGet, g.metrics.handler()))
+	mux.HandleFunc("/", g.notFound)
+	return mux
+}
+
+// codeShuttingDown answers a stream that arrives during shutdown (503):
+// the client should reconnect, to another instance.
+const codeShuttingDown = "SHUTTING_DOWN"
+
+// only serves h for method (GET also answers HEAD, as http.ServeMux's
+// patterns do) and refuses other methods with 405 in the error shape,
+// which the mux's own 405 does not have.
+func (g *Gateway) only(method string, h http.Handler) http.Handler {
+	allow := method
+	if method == http.MethodGet {
+		allow = "GET, HEAD"
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == method || (method == http.MethodGet && r.Method == http.MethodHead) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Allow", allow)
+		g.refuse(w, r, http.StatusMethodNotAllowed, string(crm.CodeBadRequest), "method not allowed here (allowed: "+allow+")")
+	})
+}
+
+// notFound answers a path the gateway does not serve, in the error shape.
+func (g *Gateway) notFound(w http.ResponseWriter, r *http.Request) {
+	g.refuse(w, r, http.StatusNotFound, string(crm.CodeNotFound), "no such endpoint")
 }
 
 // Handler is the gateway's root handler, for tests that serve it themselves.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// Serve answers on ln until ctx ends, then shuts down gracefully: it stops
-// accepting, lets in-flight requests finish, closes every WebSocket with 1001
-// (going away) and ends every subscription and SSE stream.
-func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           g.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+// ListenMetrics opens the metrics address when one is configured; nil
+// otherwise.
+func ListenMetrics(cfg config.Config) (net.Listener, error) {
+	if cfg.MetricsAddr == "" {
+		return nil, nil
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics: %w", err)
+	}
+	return ln, nil
+}
+
+// Serve answers on ln, and /metrics alone on metricsLn (which must be given
+// exactly when SWITCHBOARD_METRICS_ADDR is set; see ListenMetrics), until
+// ctx ends or either stops serving. Then it shuts down gracefully: it stops
+// accepting, lets in-flight requests finish, closes every WebSocket with
+// 1001 (going away) and ends every subscription and SSE stream. Serve
+// closes both listeners.
+func (g *Gateway) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
+	if (metricsLn != nil) != (g.cfg.MetricsAddr != "") {
+		_ = ln.Close()
+		if metricsLn != nil {
+			_ = metricsLn.Close()
+		}
+		return errors.New("serve: a metrics listener is needed exactly when SWITCHBOARD_METRICS_ADDR is set")
+	}
+	servers := []served{{name: "serve", ln: ln, srv: g.httpServer(ctx, g.handler)}}
+	if metricsLn != nil {
+		servers = append(servers, served{name: "serve metrics", ln: metricsLn, srv: g.httpServer(ctx, g.metricsRoutes())})
+	}
+	done := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := s.srv.Serve(s.ln); !errors.Is(err, http.ErrServerClosed) {
+				done <- fmt.Errorf("%s: %w", s.name, err)
+				return
+			}
+			done <- nil
+		}()
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { defer close(watched); g.sessions.run(watchCtx) }()
 	defer func() { stopWatch(); <-watched }()
 	g.log.Info("serving", "addr", ln.Addr().String())
+	if metricsLn != nil {
+		g.log.Info("serving metrics", "addr", metricsLn.Addr().String())
+	} else if g.cfg.IsProduction() {
+		g.log.Warn("metrics are served on the public port; set SWITCHBOARD_METRICS_ADDR to a private address")
+	}
 
+	var errs []error
+	pending := len(servers)
 	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
+	case err := <-done:
+		// One server stopped on its own: stop the other too.
+		pending--
+		errs = append(errs, err)
 	case <-ctx.Done():
 	}
 
 	g.log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), g.cfg.ShutdownTimeout)
 	defer cancel()
-	// Shutdown stops the listener and waits for requests in flight. It does
-	// not know hijacked WebSockets and would wait for SSE streams forever,
-	// so those are ended here, at the same time.
-	shutdownErr := make(chan error, 1)
-	go func() { shutdownErr <- srv.Shutdown(shutdownCtx) }()
+	// Shutdown stops the listeners and waits for requests in flight. It
+	// does not know hijacked WebSockets and would wait for SSE streams
+	// forever, so those are ended here, at the same time.
+	shutdownErrs := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { shutdownErrs <- s.srv.Shutdown(shutdownCtx) }()
+	}
 	g.streams.closeAll(websocket.StatusGoingAway, "server shutting down")
-	waitErr := g.streams.wait(shutdownCtx)
-	err := errors.Join(<-shutdownErr, waitErr)
-	if errors.Is(err, context.DeadlineExceeded) {
-		_ = srv.Close()
+	errs = append(errs, g.streams.wait(shutdownCtx))
+	for range servers {
+		errs = append(errs, <-shutdownErrs)
+	}
+	if err := errors.Join(errs...); errors.Is(err, context.DeadlineExceeded) {
+		for _, s := range servers {
+			_ = s.srv.Close()
+		}
 		return fmt.Errorf("shutdown: requests still running after %s: %w", g.cfg.ShutdownTimeout, err)
 	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	for range pending {
+		errs = append(errs, <-done)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	g.log.Info("shut down")
 	return nil
+}
+
+// served is one of the gateway's HTTP servers and its listener.
+type served struct {
+	name string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+func (g *Gateway) httpServer(ctx context.Context, h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }
 
 // Version is the build's VCS revision when known.

@@ -149,19 +149,25 @@ func TestRefusesExpensiveRequestsWithTheirOwnCode(t *testing.T) {
 		{"too many root fields", srv, `{ ` + roots.String() + ` }`, resolvers.CodeRootFieldLimit},
 		{"too many tokens", srv, tokens.String(), resolvers.CodeTokenLimit},
 	}
+	// Shape limits are validation rules of the server's own, so they answer
+	// as a validation failure does (GraphQL over HTTP): 200 to a client of
+	// application/json, which trusts only a 200 to be GraphQL, and 400 to
+	// one of application/graphql-response+json; with no data entry.
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := tc.srv.Post(t, gatewaytest.Request{Query: tc.query})
-			if codes := r.Codes(); len(codes) != 1 || codes[0] != tc.code {
-				t.Fatalf("codes %v, want [%s]; errors %+v", codes, tc.code, r.Errors)
-			}
-			if r.Status != http.StatusUnprocessableEntity {
-				t.Errorf("status %d, want 422", r.Status)
-			}
-			if string(r.Data) != "" && string(r.Data) != "null" {
-				t.Errorf("data %s, want none", r.Data)
-			}
-		})
+		for accept, status := range map[string]int{"application/json": http.StatusOK, "application/graphql-response+json": http.StatusBadRequest} {
+			t.Run(tc.name+" "+accept, func(t *testing.T) {
+				r := tc.srv.Post(t, gatewaytest.Request{Query: tc.query, Header: http.Header{"Accept": {accept}}})
+				if codes := r.Codes(); len(codes) != 1 || codes[0] != tc.code {
+					t.Fatalf("codes %v, want [%s]; errors %+v", codes, tc.code, r.Errors)
+				}
+				if r.Status != status {
+					t.Errorf("status %d, want %d", r.Status, status)
+				}
+				if r.Data != nil {
+					t.Errorf("data entry %s, want none", r.Data)
+				}
+			})
+		}
 	}
 	big := `{"query":"{ serverInfo { version } }","variables":{"pad":"` + strings.Repeat("x", 1<<20) + `"}}`
 	for name, body := range map[string]io.Reader{
@@ -357,6 +363,41 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestMetricsOnTheirOwnAddress: with SWITCHBOARD_METRICS_ADDR, /metrics is
+// served there alone, the public port answers 404 for it, and the metrics
+// listener stops with the gateway.
+func TestMetricsOnTheirOwnAddress(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{Env: map[string]string{"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:0"}})
+	if srv.MetricsURL == "" || srv.MetricsURL == srv.URL {
+		t.Fatalf("metrics URL %q, public URL %q", srv.MetricsURL, srv.URL)
+	}
+	if r := srv.Do(t, http.MethodGet, "/metrics", nil, nil); r.Status != http.StatusNotFound || len(r.Codes()) != 1 || r.Codes()[0] != "NOT_FOUND" {
+		t.Fatalf("/metrics on the public port: %d %v, want 404 NOT_FOUND", r.Status, r.Codes())
+	}
+	srv.Post(t, gatewaytest.Request{Query: `query Probe { __typename }`})
+	if body := fetchOK(t, srv.MetricsURL+"/metrics"); !strings.Contains(body, `switchboard_graphql_operations_total{operation="Probe",type="query"} 1`) {
+		t.Fatalf("the metrics address does not serve the gateway's metrics:\n%s", body)
+	}
+	for _, path := range []string{"/graphql", "/healthz", "/"} {
+		resp, err := http.Get(srv.MetricsURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s on the metrics address: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if resp, err := http.Get(srv.MetricsURL + "/metrics"); err == nil {
+		resp.Body.Close()
+		t.Fatal("the metrics address still answers after shutdown")
+	}
+}
+
 // blockingResolvers hold serverInfo until released.
 type blockingResolvers struct {
 	*resolvers.Resolver
@@ -453,7 +494,8 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	database := dbtest.New(t)
-	srv := gatewaytest.Start(t, gatewaytest.Options{Database: database})
+	srv := gatewaytest.Start(t, gatewaytest.Options{Database: database, Env: map[string]string{"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:0"}})
+	fetchOK(t, srv.MetricsURL+"/metrics") // a kept-alive connection that shutdown must close
 
 	ws := srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, nil)
 	ws.Ack()

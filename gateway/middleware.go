@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +20,8 @@ import (
 )
 
 // middleware wraps every route: it names the request, learns the client's
-// address, refuses foreign origins and oversized bodies, logs the outcome and
-// turns a panic outside GraphQL into a 500 with the request id.
+// address, refuses foreign hosts and origins and oversized bodies, logs the
+// outcome and turns a panic outside GraphQL into a 500 with the request id.
 func (g *Gateway) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -47,7 +46,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				}
 				g.log.ErrorContext(r.Context(), "panic in handler", "request_id", id, "panic", v)
 				if rec.status == 0 {
-					writeError(rec, http.StatusInternalServerError, crm.CodeInternal, "internal error", id)
+					g.writeError(rec, r, http.StatusInternalServerError, string(crm.CodeInternal), "internal error")
 				}
 			}
 			level := slog.LevelInfo
@@ -58,8 +57,12 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				"status", rec.status, "duration", time.Since(start), "ip", req.IP.String())
 		}()
 
-		if !g.originAllowed(r) {
-			writeError(rec, http.StatusForbidden, crm.CodeForbidden, "origin not allowed", id)
+		if !g.origins.hostAllowed(r) {
+			g.refuse(rec, r, http.StatusMisdirectedRequest, string(crm.CodeBadRequest), "this server does not answer for that host")
+			return
+		}
+		if !g.origins.originAllowed(r) {
+			g.refuse(rec, r, http.StatusForbidden, string(crm.CodeForbidden), "origin not allowed")
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" {
@@ -73,7 +76,7 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 				h.Set("Access-Control-Max-Age", "600")
 			}
 		}
-		if r.URL.Path == "/graphql" && !g.readBody(rec, r, id) {
+		if r.URL.Path == "/graphql" && !g.readBody(rec, r) {
 			return
 		}
 		next.ServeHTTP(rec, r)
@@ -82,59 +85,31 @@ func (g *Gateway) middleware(next http.Handler) http.Handler {
 
 // readBody buffers a GraphQL request body up to the limit, so an oversized
 // request is refused with its own code before anything parses it.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, id string) bool {
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) bool {
 	limit := g.cfg.Limits.MaxBodyBytes
-	if int64(len(r.URL.RawQuery)) > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
+	tooLarge := func() bool {
+		g.refuse(w, r, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit")
 		return false
 	}
-	if r.Body == nil || r.Method == http.MethodGet || r.Header.Get("Upgrade") != "" {
+	if int64(len(r.URL.RawQuery)) > limit {
+		return tooLarge()
+	}
+	if r.Body == nil || r.Method == http.MethodGet || isWebSocketUpgrade(r) {
 		return true
 	}
 	if r.ContentLength > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
-		return false
+		return tooLarge()
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
-		writeError(w, http.StatusBadRequest, crm.CodeBadUserInput, "could not read the request body", id)
+		g.refuse(w, r, http.StatusBadRequest, string(crm.CodeBadRequest), "could not read the request body")
 		return false
 	}
 	if int64(len(body)) > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, resolvers.CodeRequestTooLarge, "request is larger than the limit", id)
-		return false
+		return tooLarge()
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	return true
-}
-
-// originAllowed implements the CSRF half of the wire contract: a browser
-// request from another origin is served only when that origin is
-// configured. Requests without Origin come from non-browser clients.
-func (g *Gateway) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	return slices.ContainsFunc(g.cfg.AllowedOrigins, func(o string) bool { return strings.EqualFold(o, origin) })
-}
-
-// originHosts turns allowed origins into coder/websocket's host patterns.
-func originHosts(origins []string) []string {
-	var hosts []string
-	for _, o := range origins {
-		if u, err := url.Parse(o); err == nil && u.Host != "" {
-			hosts = append(hosts, u.Host)
-		}
-	}
-	return hosts
 }
 
 // clientIP is the address of the client: the peer's, unless the peer is a
@@ -243,12 +218,30 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// refuse answers a request the gateway will not serve: the client's
+// mistake, not the server's. It is counted by code and logged at debug
+// with the gateway's own reason only, never with the body, the variables
+// or a header value.
+func (g *Gateway) refuse(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	g.log.DebugContext(r.Context(), "refused", "request_id", resolvers.RequestID(r.Context()), "status", status, "code", code, "reason", message)
+	g.writeError(w, r, status, code, message)
+}
+
+// internalError answers the gateway's own fault: logged with the request
+// id, shown as INTERNAL with that id.
+func (g *Gateway) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	g.log.ErrorContext(r.Context(), "internal error", "request_id", resolvers.RequestID(r.Context()), "err", err)
+	g.writeError(w, r, http.StatusInternalServerError, string(crm.CodeInternal), "internal error")
+}
+
 // writeError answers outside GraphQL execution in the GraphQL error shape,
-// so clients handle every refusal the same way.
-func writeError(w http.ResponseWriter, status int, code any, message, requestID string) {
+// so clients handle every refusal the same way; it is counted in
+// switchboard_graphql_errors_total like the errors of GraphQL execution.
+func (g *Gateway) writeError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	g.metrics.ErrorReturned(code)
 	ext := map[string]any{"code": code}
-	if requestID != "" && status >= 500 {
-		ext["requestId"] = requestID
+	if id := resolvers.RequestID(r.Context()); id != "" && status >= 500 {
+		ext["requestId"] = id
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -78,12 +77,13 @@ func streamFrom(ctx context.Context) *stream {
 
 // isStream reports a WebSocket upgrade or an SSE request.
 func isStream(r *http.Request) bool {
-	return r.Header.Get("Upgrade") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	return isWebSocketUpgrade(r) || wantsEventStream(r)
 }
 
 // track wraps the GraphQL handler: a streaming request gets a cancellable
 // context and a place in the registry for as long as its handler runs.
-func (ss *streams) track(next http.Handler) http.Handler {
+// Once the registry is closed (shutdown), refused answers new streams.
+func (ss *streams) track(next http.Handler, refused http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isStream(r) {
 			next.ServeHTTP(w, r)
@@ -93,7 +93,7 @@ func (ss *streams) track(next http.Handler) http.Handler {
 		defer cancel()
 		s := &stream{registry: ss, cancel: cancel, released: make(chan struct{})}
 		if !ss.add(s) {
-			http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+			refused(w, r)
 			return
 		}
 		defer ss.remove(s)

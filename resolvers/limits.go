@@ -23,8 +23,10 @@ const (
 	CodeTimeout         = "TIMEOUT"
 )
 
-// registerShapeCodes makes shape refusals protocol errors: HTTP 422 and a
-// WebSocket "error" message, like a validation failure. gqlgen keeps this in
+// registerShapeCodes makes shape refusals protocol errors, like a
+// validation failure: a WebSocket "error" message rather than a result.
+// (Over HTTP, the gateway's transport gives every request error the status
+// its media type calls for.) gqlgen keeps this in
 // a process-wide map without a lock, so it is written exactly once, before
 // any server built here can read it.
 func registerShapeCodes() {

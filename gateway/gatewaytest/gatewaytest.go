@@ -27,6 +27,7 @@ import (
 	"switchboard/crm"
 	"switchboard/db"
 	"switchboard/db/dbtest"
+	"switchboard/gateway"
 	"switchboard/graph"
 	"switchboard/resolvers"
 	"switchboard/secrets"
@@ -54,11 +55,14 @@ type Options struct {
 
 // Server is a running gateway.
 type Server struct {
-	URL      string
-	Config   config.Config
-	App      *app.App
-	DB       *db.DB
-	Database dbtest.Database
+	URL string
+	// MetricsURL is where /metrics is served when SWITCHBOARD_METRICS_ADDR
+	// is set (use 127.0.0.1:0); empty otherwise.
+	MetricsURL string
+	Config     config.Config
+	App        *app.App
+	DB         *db.DB
+	Database   dbtest.Database
 
 	stop   func() error
 	client *http.Client
@@ -107,25 +111,36 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("listen: %v", err)
 	}
 	cfg.PublicURL = "http://" + ln.Addr().String()
-	cfg.AllowedOrigins = []string{cfg.PublicURL}
+	if opts.Env["SWITCHBOARD_ALLOWED_ORIGINS"] == "" {
+		cfg.AllowedOrigins = []string{cfg.PublicURL}
+	}
 	cfg.DatabaseMaxOpen = 10
+	metricsLn, err := gateway.ListenMetrics(cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
 	a, err := app.New(t.Context(), app.Options{Config: cfg, DatabaseURL: opts.Database.URL, Logger: logger,
 		Clock: opts.Clock, Mailer: opts.Mailer, Root: opts.Root, HashParams: opts.HashParams})
 	if err != nil {
 		ln.Close()
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		t.Fatalf("app: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	s := &Server{
 		URL: cfg.PublicURL, Config: cfg, App: a, DB: a.DB, Database: opts.Database,
-		client: &http.Client{Timeout: 60 * time.Second},
+		MetricsURL: metricsURL(metricsLn),
+		client:     &http.Client{Timeout: 60 * time.Second},
 		stop: func() error {
 			cancel()
 			return <-done
 		},
 	}
-	go func() { done <- a.Serve(ctx, ln) }()
+	go func() { done <- a.Serve(ctx, ln, metricsLn) }()
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("gateway shutdown: %v", err)
@@ -135,6 +150,13 @@ func Start(t testing.TB, opts Options) *Server {
 		s.WaitReady(t)
 	}
 	return s
+}
+
+func metricsURL(ln net.Listener) string {
+	if ln == nil {
+		return ""
+	}
+	return "http://" + ln.Addr().String()
 }
 
 // WaitReady polls /readyz until it answers 200.
@@ -249,6 +271,7 @@ func (s *Server) Get(t testing.TB, req Request) Response {
 }
 
 // Do sends any request to the gateway and decodes a GraphQL-shaped answer.
+// A Host in header replaces the request's host (DNS-rebinding tests).
 func (s *Server) Do(t testing.TB, method, path string, body io.Reader, header http.Header) Response {
 	t.Helper()
 	httpReq, err := http.NewRequestWithContext(t.Context(), method, s.URL+path, body)
@@ -257,6 +280,9 @@ func (s *Server) Do(t testing.TB, method, path string, body io.Reader, header ht
 	}
 	for k, vs := range header {
 		httpReq.Header[k] = vs
+	}
+	if host := header.Get("Host"); host != "" {
+		httpReq.Host = host
 	}
 	resp, err := s.client.Do(httpReq)
 	if err != nil {
@@ -426,10 +452,11 @@ func (s *Server) DialWS(t testing.TB, protocol string, header http.Header, paylo
 }
 
 // TryDialWS opens a WebSocket without sending anything, returning the
-// handshake error (for origin checks).
+// handshake error (for origin checks). A Host in header replaces the
+// request's host.
 func (s *Server) TryDialWS(ctx context.Context, protocol string, header http.Header) (*WS, error) {
 	u := "ws" + strings.TrimPrefix(s.URL, "http") + "/graphql"
-	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{protocol}, HTTPHeader: header})
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: []string{protocol}, HTTPHeader: header, Host: header.Get("Host")})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"switchboard/app"
 	"switchboard/config"
 	"switchboard/db/dbtest"
+	"switchboard/gateway"
 )
 
 // childEnv marks a test binary re-executed to serve as a separate gateway
@@ -55,8 +56,13 @@ func serveChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	metricsLn, err := gateway.ListenMetrics(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
 	fmt.Printf("LISTENING %s\n", ln.Addr())
-	if err := a.Serve(ctx, ln); err != nil {
+	if err := a.Serve(ctx, ln, metricsLn); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
