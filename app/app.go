@@ -22,6 +22,7 @@ import (
 	"switchboard/jobs"
 	"switchboard/mail"
 	"switchboard/realtime"
+	"switchboard/realtime/pgbus"
 	"switchboard/resolvers"
 	"switchboard/secrets"
 )
@@ -45,7 +46,7 @@ type Options struct {
 // App is a running process's parts.
 type App struct {
 	DB       *db.DB
-	Bus      *realtime.Bus
+	Bus      realtime.Bus
 	Queue    *jobs.Queue
 	Identity *db.IdentityService
 	Accounts db.AccountServices
@@ -117,7 +118,7 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 		Identity:  identity,
 		Logger:    logger,
 	})
-	bus := realtime.NewBus(opts.DatabaseURL, logger)
+	bus := pgbus.New(opts.DatabaseURL, logger)
 	clock := opts.Clock
 	if clock == nil {
 		clock = time.Now
@@ -134,6 +135,7 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 		Invitations: accounts.Invitations,
 		Protections: accounts.Protections,
 		Audit:       accounts.Audit,
+		Access:      accounts.Accounts,
 		Operations:  database,
 		Bus:         bus,
 	}

@@ -277,6 +277,25 @@ type MembershipChange struct {
 	At        time.Time        `json:"at"`
 	// Until is when an automatic deactivation ends by itself.
 	Until *time.Time `json:"until,omitempty"`
+	// Reason, when set, is the code streams that lose access end with
+	// (IP_NOT_ALLOWED when only the address is refused); IP limits the
+	// change to the streams from that address.
+	Reason Code       `json:"reason,omitempty"`
+	IP     netip.Addr `json:"ip,omitzero"`
+}
+
+// AllowedFrom reports whether an IP allowlist admits ip; an empty list
+// admits everyone.
+func AllowedFrom(list []netip.Prefix, ip netip.Addr) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, p := range list {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // Every service below verifies the actor's scope first: an account where
@@ -286,6 +305,42 @@ type MembershipChange struct {
 // a token that is not a live session answers UNAUTHENTICATED,
 // SESSION_EVICTED or SESSION_EXPIRED. Anything in another account answers
 // NOT_FOUND.
+
+// AllowlistChange is the event announcing an account's new IP allowlist,
+// committed with it: streams from addresses it now excludes end.
+type AllowlistChange struct {
+	AccountID uuid.UUID      `json:"accountId"`
+	Allowlist []netip.Prefix `json:"allowlist"`
+	At        time.Time      `json:"at"`
+}
+
+// StreamScope is what a live stream (a WebSocket or SSE connection) acts
+// as: a user, in an account, from an address.
+type StreamScope struct {
+	UserID    uuid.UUID
+	AccountID uuid.UUID
+	IP        netip.Addr
+}
+
+// AccessLoss says a stream may no longer act in its account, and why:
+// Code is ACCOUNT_DEACTIVATED (Status DEACTIVATED, Until when a pause
+// ends), NOT_FOUND (removed) or IP_NOT_ALLOWED (the allowlist now excludes
+// its address).
+type AccessLoss struct {
+	Scope  StreamScope
+	Status MembershipStatus
+	Code   Code
+	Until  *time.Time
+}
+
+// AccessChecker re-checks live streams' access, for the gateway, which
+// otherwise learns of changes from events and could miss some while its
+// bus reconnects.
+type AccessChecker interface {
+	// CheckAccess returns the scopes that have lost access, in one read
+	// however many there are.
+	CheckAccess(ctx context.Context, scopes []StreamScope) ([]AccessLoss, error)
+}
 
 // AccountService manages accounts themselves: the switcher, creating,
 // entering, switching and renaming.

@@ -480,47 +480,57 @@ func (s *IdentityService) Logout(ctx context.Context, p *crm.Principal, c crm.Cl
 	})
 }
 
-// CheckSessions implements crm.IdentityService.
+// checkSessionsBatch bounds the sessions one statement of CheckSessions
+// reads or touches.
+const checkSessionsBatch = 5000
+
+// CheckSessions implements crm.IdentityService. It reads the sessions a
+// few thousand per statement, and touches only those whose last use is
+// older than a quarter of the idle timeout: a process holding 20,000
+// streams rewrites each of their sessions every few minutes, not at every
+// re-check.
 func (s *IdentityService) CheckSessions(ctx context.Context, ids []uuid.UUID) ([]crm.SessionEnd, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
 	var ends []crm.SessionEnd
-	err := s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
-		ends = nil
-		var rows []sessionRow
-		if err := tx.Select(ctx, &rows, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = ANY($1)`, pq.Array(uuidStrings(ids))); err != nil {
-			return err
-		}
-		var expired, active []uuid.UUID
-		for i := range rows {
-			switch r := &rows[i]; {
-			case r.RevokedAt != nil:
-				ends = append(ends, r.end())
-			case s.db.sessions.expired(r, tx.Now):
-				expired = append(expired, r.ID)
-			default:
-				active = append(active, r.ID)
-			}
-		}
-		if len(expired) > 0 {
-			more, err := endSessions(ctx, tx, "s.id = ANY($1)", []any{pq.Array(uuidStrings(expired))}, crm.EndExpired, nil, uuid.Nil)
-			if err != nil {
+	for start := 0; start < len(ids); start += checkSessionsBatch {
+		batch := ids[start:min(start+checkSessionsBatch, len(ids))]
+		err := s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
+			var rows []sessionRow
+			if err := tx.Select(ctx, &rows, `SELECT `+sessionColumns+` FROM sessions s WHERE s.id = ANY($1)`, pq.Array(uuidStrings(batch))); err != nil {
 				return err
 			}
-			ends = append(ends, more...)
-		}
-		if len(active) > 0 {
-			// An open subscription is use: keep its session from idling out.
-			if _, err := tx.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL`,
-				pq.Array(uuidStrings(active)), tx.Now); err != nil {
-				return fmt.Errorf("touch sessions: %w", err)
+			var expired, stale []uuid.UUID
+			var found []crm.SessionEnd
+			touchBefore := tx.Now.Add(-s.db.sessions.Idle / 4)
+			for i := range rows {
+				switch r := &rows[i]; {
+				case r.RevokedAt != nil:
+					found = append(found, r.end())
+				case s.db.sessions.expired(r, tx.Now):
+					expired = append(expired, r.ID)
+				case r.LastSeenAt.Before(touchBefore):
+					stale = append(stale, r.ID)
+				}
 			}
+			if len(expired) > 0 {
+				more, err := endSessions(ctx, tx, "s.id = ANY($1)", []any{pq.Array(uuidStrings(expired))}, crm.EndExpired, nil, uuid.Nil)
+				if err != nil {
+					return err
+				}
+				found = append(found, more...)
+			}
+			if len(stale) > 0 {
+				// An open subscription is use: keep its session from idling out.
+				if _, err := tx.Exec(ctx, `UPDATE sessions SET last_seen_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL`,
+					pq.Array(uuidStrings(stale)), tx.Now); err != nil {
+					return fmt.Errorf("touch sessions: %w", err)
+				}
+			}
+			ends = append(ends, found...)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("check sessions: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("check sessions: %w", err)
 	}
 	return ends, nil
 }

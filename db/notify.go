@@ -12,11 +12,11 @@ import (
 // notify publishes an event in tx: listeners receive it if and only if tx
 // commits (invariant 5).
 func notify(ctx context.Context, tx *Tx, topic, typ string, data any) error {
-	raw, err := json.Marshal(data)
+	e, err := realtime.NewEnvelope(topic, typ, data)
 	if err != nil {
 		return err
 	}
-	payload, err := json.Marshal(realtime.Envelope{Topic: topic, Type: typ, Data: raw})
+	payload, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/lib/pq"
 
 	"switchboard/crm"
+	"switchboard/realtime"
 )
 
 // maxAllowlist bounds the entries of an IP allowlist.
@@ -44,7 +45,7 @@ func (s *ProtectionService) SetIPAllowlist(ctx context.Context, a crm.Actor, cid
 		}
 		// No one locks themselves out: the caller's own address must stay
 		// allowed.
-		if !allowed(list, a.Client.IP) {
+		if !crm.AllowedFrom(list, a.Client.IP) {
 			return crm.InvalidInput("cidrs", "the list would lock you out: add your current address %s first", a.Client.IP)
 		}
 		if err := s.countAction(ctx, tx, e, crm.Settings, crm.Edit); err != nil {
@@ -53,6 +54,12 @@ func (s *ProtectionService) SetIPAllowlist(ctx context.Context, a crm.Actor, cid
 		strs := prefixStrings(list)
 		if _, err := tx.Exec(ctx, `UPDATE accounts SET ip_allowlist = $2::cidr[] WHERE id = $1`, e.account.ID, pq.Array(strs)); err != nil {
 			return fmt.Errorf("set allowlist: %w", err)
+		}
+		// Streams from addresses the list now excludes end, on every
+		// process.
+		if err := notify(ctx, tx, realtime.AccountTopic(e.account.ID.String()), realtime.TypeAllowlistChanged,
+			crm.AllowlistChange{AccountID: e.account.ID, Allowlist: list, At: tx.Now}); err != nil {
+			return err
 		}
 		if err := logActivity(ctx, tx, e, "account.ip_allowlist_changed", crm.Settings, e.account.ID,
 			map[string]crm.Change{"ipAllowlist": {From: prefixStrings(e.account.IPAllowlist), To: strs}}); err != nil {

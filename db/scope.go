@@ -216,7 +216,7 @@ func enterAs(p *crm.Principal, r *enterRow, a crm.Actor, now time.Time) (*entere
 	if err != nil {
 		return nil, err
 	}
-	if !allowed(allow, a.Client.IP) {
+	if !crm.AllowedFrom(allow, a.Client.IP) {
 		return nil, errIPRefused{principal: *p, actor: a, account: account}
 	}
 	role, err := m.role()
@@ -251,20 +251,6 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// allowed reports whether ip may use an account with allowlist list; an
-// empty list allows everyone.
-func allowed(list []netip.Prefix, ip netip.Addr) bool {
-	if len(list) == 0 {
-		return true
-	}
-	for _, p := range list {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // read runs fn with the actor's verified scope: in the operation's unit of

@@ -48,7 +48,7 @@ type Gateway struct {
 	metrics  *metrics
 	origins  origins
 	streams  *streams
-	sessions *sessionWatch
+	watch    *accessWatch
 	handler  http.Handler
 }
 
@@ -73,7 +73,7 @@ func New(opts Options) (*Gateway, error) {
 		origins:  origins,
 		streams:  newStreams(),
 	}
-	g.sessions = newSessionWatch(opts.Config.SessionRecheckInterval, opts.Resolver.Identity, opts.Resolver.Bus, g.streams, opts.Logger)
+	g.watch = newAccessWatch(opts.Config.SessionRecheckInterval, opts.Resolver.Identity, opts.Resolver.Access, opts.Resolver.Bus, g.streams, opts.Logger)
 	var root graph.ResolverRoot = opts.Resolver
 	if opts.Root != nil {
 		root = opts.Root
@@ -215,7 +215,7 @@ func (g *Gateway) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
-	go func() { defer close(watched); g.sessions.run(watchCtx) }()
+	go func() { defer close(watched); g.watch.run(watchCtx) }()
 	defer func() { stopWatch(); <-watched }()
 	g.log.Info("serving", "addr", ln.Addr().String())
 	if metricsLn != nil {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
+	"switchboard/crm"
 	"switchboard/resolvers"
 )
 
@@ -23,6 +25,7 @@ type streams struct {
 	live      map[*stream]struct{}
 	bySession map[uuid.UUID]map[*stream]struct{}
 	byMember  map[member]map[*stream]struct{}
+	byAccount map[uuid.UUID]map[*stream]struct{}
 	closed    bool
 	// handlers counts stream handlers still running, so shutdown can wait
 	// for hijacked connections that http.Server no longer tracks.
@@ -39,6 +42,7 @@ type stream struct {
 	reason  string
 	session uuid.UUID
 	member  member
+	ip      netip.Addr
 	holds   int
 	// released is closed (and replaced) whenever holds drops to zero.
 	released chan struct{}
@@ -48,7 +52,8 @@ type stream struct {
 type member struct{ user, account uuid.UUID }
 
 func newStreams() *streams {
-	return &streams{live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{}, byMember: map[member]map[*stream]struct{}{}}
+	return &streams{live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{},
+		byMember: map[member]map[*stream]struct{}{}, byAccount: map[uuid.UUID]map[*stream]struct{}{}}
 }
 
 // index adds or removes s under key in set.
@@ -121,28 +126,31 @@ func (ss *streams) remove(s *stream) {
 	s.mu.Unlock()
 	index(ss.bySession, session, s, false)
 	index(ss.byMember, m, s, false)
+	index(ss.byAccount, m.account, s, false)
 	ss.mu.Unlock()
 	ss.handlers.Done()
 }
 
 // Bind implements resolvers.Stream: the stream now belongs to a session
-// and acts in an account, and ends with either.
-func (s *stream) Bind(sessionID, userID, accountID uuid.UUID) {
+// and acts in an account from an address, and ends with either.
+func (s *stream) Bind(sessionID, userID, accountID uuid.UUID, ip netip.Addr) {
 	ss := s.registry
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	s.mu.Lock()
 	oldSession, oldMember := s.session, s.member
-	s.session, s.member = sessionID, member{user: userID, account: accountID}
+	s.session, s.member, s.ip = sessionID, member{user: userID, account: accountID}, ip
 	s.mu.Unlock()
 	index(ss.bySession, oldSession, s, false)
 	index(ss.byMember, oldMember, s, false)
+	index(ss.byAccount, oldMember.account, s, false)
 	if _, live := ss.live[s]; !live {
 		return
 	}
 	index(ss.bySession, sessionID, s, true)
 	if accountID != uuid.Nil {
 		index(ss.byMember, s.member, s, true)
+		index(ss.byAccount, accountID, s, true)
 	}
 }
 
@@ -201,6 +209,47 @@ func (ss *streams) memberStreams(userID, accountID uuid.UUID) []*stream {
 	out := make([]*stream, 0, len(ss.byMember[key]))
 	for s := range ss.byMember[key] {
 		out = append(out, s)
+	}
+	return out
+}
+
+// accountScopes returns what the live streams acting in an account act
+// as.
+func (ss *streams) accountScopes(accountID uuid.UUID) []crm.StreamScope {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]crm.StreamScope, 0, len(ss.byAccount[accountID]))
+	for s := range ss.byAccount[accountID] {
+		out = append(out, crm.StreamScope{UserID: s.member.user, AccountID: accountID, IP: s.ip})
+	}
+	return out
+}
+
+// scopes returns what the live streams act as, each once.
+func (ss *streams) scopes() []crm.StreamScope {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	seen := map[crm.StreamScope]bool{}
+	var out []crm.StreamScope
+	for s := range ss.live {
+		sc := crm.StreamScope{UserID: s.member.user, AccountID: s.member.account, IP: s.ip}
+		if sc.AccountID != uuid.Nil && !seen[sc] {
+			seen[sc] = true
+			out = append(out, sc)
+		}
+	}
+	return out
+}
+
+// scopeStreams returns the live streams acting as sc.
+func (ss *streams) scopeStreams(sc crm.StreamScope) []*stream {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var out []*stream
+	for s := range ss.byMember[member{user: sc.UserID, account: sc.AccountID}] {
+		if s.ip == sc.IP {
+			out = append(out, s)
+		}
 	}
 	return out
 }

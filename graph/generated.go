@@ -62,6 +62,7 @@ type ComplexityRoot struct {
 	AccessEnded struct {
 		AccountID func(childComplexity int) int
 		At        func(childComplexity int) int
+		Reason    func(childComplexity int) int
 		Status    func(childComplexity int) int
 		Until     func(childComplexity int) int
 	}
@@ -449,6 +450,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AccessEnded.At(childComplexity), true
+	case "AccessEnded.reason":
+		if e.ComplexityRoot.AccessEnded.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEnded.Reason(childComplexity), true
 	case "AccessEnded.status":
 		if e.ComplexityRoot.AccessEnded.Status == nil {
 			break
@@ -3006,6 +3013,29 @@ func (ec *executionContext) _AccessEnded_status(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_AccessEnded_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AccessEnded", field, false, false, "MembershipStatus")
+}
+
+func (ec *executionContext) _AccessEnded_reason(ctx context.Context, field graphql.CollectedField, obj *model.AccessEnded) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEnded_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEnded_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEnded", field, false, false, "String")
 }
 
 func (ec *executionContext) _AccessEnded_until(ctx context.Context, field graphql.CollectedField, obj *model.AccessEnded) (ret graphql.Marshaler) {
@@ -9340,6 +9370,11 @@ func (ec *executionContext) _AccessEnded(ctx context.Context, sel ast.SelectionS
 			}
 		case "status":
 			out.Values[i] = ec._AccessEnded_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._AccessEnded_reason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -519,15 +519,25 @@ func (r *subscriptionResolver) AccountEvents(ctx context.Context) (<-chan model.
 					return
 				}
 			}
-			var change crm.MembershipChange
-			if err := json.Unmarshal(e.Data, &change); err != nil {
-				r.Logger.ErrorContext(ctx, "undecodable membership event", "err", err)
+			change, err := realtime.MembershipChanged(e)
+			if err != nil {
+				r.Logger.ErrorContext(ctx, "membership event", "err", err)
 				return
 			}
+			if change.IP.IsValid() && change.IP != a.Client.IP {
+				continue // about the member's streams from another address
+			}
 			var event model.AccountEvent
-			ended := change.Status != crm.MemberActive
+			ended := change.Status != crm.MemberActive || change.Reason != ""
 			if ended {
-				event = &model.AccessEnded{AccountID: change.AccountID, Status: change.Status, Until: change.Until, At: change.At}
+				reason := change.Reason
+				if reason == "" {
+					reason = crm.CodeAccountDeactivated
+					if change.Status == crm.MemberRemoved {
+						reason = crm.CodeNotFound
+					}
+				}
+				event = &model.AccessEnded{AccountID: change.AccountID, Status: change.Status, Reason: string(reason), Until: change.Until, At: change.At}
 			} else {
 				role, err := r.Resolver.Roles.Role(ctx, a, change.RoleID)
 				if err != nil {

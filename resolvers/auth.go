@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -44,8 +45,9 @@ func BearerToken(authorization string) string {
 // operation, as the gateway tracks it, so that a session's end can close
 // every connection of that session.
 type Stream interface {
-	// Bind records which session, user and account the stream acts for.
-	Bind(sessionID, userID, accountID uuid.UUID)
+	// Bind records which session, user and account the stream acts for,
+	// and from which address.
+	Bind(sessionID, userID, accountID uuid.UUID, ip netip.Addr)
 	// Hold keeps the stream open when its session ends until release is
 	// called, so the final SessionEvicted frame goes out before the close.
 	Hold() (release func())
@@ -167,7 +169,7 @@ func (r *Resolver) bindStream(ctx context.Context, p *crm.Principal) {
 	if err != nil || account == uuid.Nil {
 		account = p.Session.AccountID
 	}
-	s.Bind(p.Session.ID, p.User.ID, account)
+	s.Bind(p.Session.ID, p.User.ID, account, client(ctx).IP)
 }
 
 // holdFinalEvents keeps a stream open until a sessionEvents or

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"switchboard/db/dbtest"
 	"switchboard/gateway/gatewaytest"
 	"switchboard/mail/mailtest"
@@ -217,10 +219,13 @@ func TestWebSocketRefusesBadTokens(t *testing.T) {
 	onlyCode(t, m.Response(t), "UNAUTHENTICATED")
 }
 
-// TestMissedEventsAreCaughtOnReconnect cuts the process's LISTEN connection
-// and ends a session without any notification (as if it had been sent while
-// the listener was down): after reconnecting, the process re-reads the
-// sessions of its open streams and still evicts.
+// TestMissedEventsAreCaughtOnReconnect ends a session without any
+// notification (as if it had been sent while the listener was down), then
+// cuts the process's LISTEN connection: after reconnecting, the process
+// re-reads the sessions of its open streams and still evicts. The end
+// commits before the cut, as it would have in production (an end after the
+// reconnect is notified); the other order would stage an end that nothing
+// ever announces until the periodic re-check.
 func TestMissedEventsAreCaughtOnReconnect(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.Start(t, gatewaytest.Options{HashParams: cheapHash})
@@ -229,14 +234,11 @@ func TestMissedEventsAreCaughtOnReconnect(t *testing.T) {
 	ws := subscribeSessionEvents(t, srv, gatewaytest.GraphQLTransportWS, tok)
 	conn := superuser(t, srv)
 
-	var n int
-	if err := conn.Get(&n, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'`); err != nil || n != 1 {
-		t.Fatalf("terminated %d listeners (%v), want 1", n, err)
-	}
 	if _, err := conn.Exec(`UPDATE sessions SET revoked_at = now(), revoked_reason = 'NEW_LOGIN', revoked_by_ip = '192.0.2.1'
 		WHERE user_id = (SELECT id FROM users WHERE email = $1) AND revoked_at IS NULL`, email); err != nil {
 		t.Fatal(err)
 	}
+	cutListener(t, conn)
 	got := expectEvicted(t, ws, "NEW_LOGIN", "SESSION_EVICTED")
 	if got.SessionEvents.ByIP == nil || *got.SessionEvents.ByIP != "192.0.2.1" {
 		t.Fatalf("event %+v", got.SessionEvents)
@@ -293,4 +295,14 @@ func metricsText(t testing.TB, srv *gatewaytest.Server) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// cutListener terminates the gateway's LISTEN connection; the bus
+// reconnects and re-checks.
+func cutListener(t testing.TB, conn *sqlx.DB) {
+	t.Helper()
+	var n int
+	if err := conn.Get(&n, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'`); err != nil || n != 1 {
+		t.Fatalf("terminated %d listeners (%v), want 1", n, err)
+	}
 }

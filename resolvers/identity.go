@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/google/uuid"
 
@@ -272,8 +271,9 @@ func (r *subscriptionResolver) SessionEvents(ctx context.Context) (<-chan model.
 				if !ok {
 					return
 				}
-				if err := json.Unmarshal(e.Data, &end); err != nil {
-					r.Logger.ErrorContext(ctx, "undecodable session event", "err", err)
+				var err error
+				if end, err = realtime.SessionEnded(e); err != nil {
+					r.Logger.ErrorContext(ctx, "session event", "err", err)
 					return
 				}
 			}

@@ -29,9 +29,11 @@ type Resolver struct {
 	Invitations crm.InvitationService
 	Protections crm.ProtectionService
 	Audit       crm.AuditService
+	// Access re-checks live streams (the gateway's watch uses it).
+	Access crm.AccessChecker
 	// Operations groups each operation's reads into one transaction.
 	Operations crm.Operations
-	Bus        *realtime.Bus
+	Bus        realtime.Bus
 }
 
 var _ graph.ResolverRoot = (*Resolver)(nil)

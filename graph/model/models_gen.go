@@ -33,8 +33,11 @@ type AcceptInvitationPayload struct {
 
 // Your access to this account ended; the connection closes right after.
 type AccessEnded struct {
-	AccountID uuid.UUID            `json:"accountId"`
-	Status    crm.MembershipStatus `json:"status"`
+	AccountID uuid.UUID `json:"accountId"`
+	// Your membership's status now (ACTIVE when only your address is refused).
+	Status crm.MembershipStatus `json:"status"`
+	// Why: ACCOUNT_DEACTIVATED, NOT_FOUND (removed) or IP_NOT_ALLOWED (the allowlist now excludes your address).
+	Reason string `json:"reason"`
 	// When an automatic deactivation ends by itself.
 	Until *time.Time `json:"until,omitempty"`
 	At    time.Time  `json:"at"`

@@ -1,9 +1,11 @@
 // Package realtime carries events from the transaction that caused them to
 // the subscriptions that report them, across every gateway process. A
-// writer calls pg_notify inside its transaction (so an event exists exactly
-// when its change committed); each process holds one LISTEN connection,
-// and the Bus fans each event out to the subscribers of its topic through
-// bounded queues.
+// writer publishes inside its transaction (so an event exists exactly when
+// its change committed); each process receives every event through one
+// connection of its Bus implementation (pgbus: LISTEN/NOTIFY), and the Hub
+// fans each event out to the subscribers of its topic through bounded
+// queues. This package imports no database driver: the parts that only
+// subscribe and publish depend on the Bus interface.
 package realtime
 
 import (
@@ -12,13 +14,31 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"time"
-
-	"github.com/lib/pq"
 )
 
 // Channel is the one PostgreSQL notification channel all events use.
 const Channel = "switchboard_events"
+
+// Bus delivers every event published anywhere to this process's
+// subscribers and watchers.
+type Bus interface {
+	// Subscribe starts receiving events of topic. Subscribe before reading
+	// the state the events change, so that nothing falls between the two.
+	Subscribe(topic string) *Subscription
+	// Deliver hands an event to this process's watchers and subscribers,
+	// as if it had arrived; re-checks use it for events they find missed.
+	Deliver(e Envelope)
+	// OnEvent registers fn to see every event, in order; fn must not block.
+	OnEvent(fn func(Envelope))
+	// OnConnect registers fn to run each time the bus (re)connects,
+	// including the first time: events sent while it was disconnected are
+	// lost to it, so fn re-checks whatever state the process watches.
+	OnConnect(fn func(ctx context.Context))
+	// Ready is closed once the bus first receives.
+	Ready() <-chan struct{}
+	// Run receives until ctx ends.
+	Run(ctx context.Context) error
+}
 
 // Envelope is one event as it travels in a NOTIFY payload (at most 8000
 // bytes, so events carry ids and small facts, not documents).
@@ -36,9 +56,10 @@ var ErrOverflow = errors.New("realtime: subscriber fell behind")
 // queueSize bounds what one subscriber may have pending.
 const queueSize = 64
 
-// Bus delivers events to subscribers in this process.
-type Bus struct {
-	dsn string
+// Hub is the in-process half every Bus shares: subscriptions with bounded
+// queues, watchers and reconnect hooks. An implementation feeds it with
+// Deliver and tells it of (re)connections with Connected.
+type Hub struct {
 	log *slog.Logger
 
 	mu          sync.Mutex
@@ -50,21 +71,20 @@ type Bus struct {
 	ready     chan struct{}
 }
 
-// NewBus returns a bus that will listen through its own connection to dsn
-// once Run starts.
-func NewBus(dsn string, logger *slog.Logger) *Bus {
+// NewHub returns an empty hub.
+func NewHub(logger *slog.Logger) *Hub {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Bus{dsn: dsn, log: logger, subs: map[string]map[*Subscription]struct{}{}, ready: make(chan struct{})}
+	return &Hub{log: logger, subs: map[string]map[*Subscription]struct{}{}, ready: make(chan struct{})}
 }
 
 // Ready is closed once the bus first listens.
-func (b *Bus) Ready() <-chan struct{} { return b.ready }
+func (b *Hub) Ready() <-chan struct{} { return b.ready }
 
 // OnEvent registers fn to see every event, in order, on the bus's own
 // goroutine; fn must not block.
-func (b *Bus) OnEvent(fn func(Envelope)) {
+func (b *Hub) OnEvent(fn func(Envelope)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.handlers = append(b.handlers, fn)
@@ -73,7 +93,7 @@ func (b *Bus) OnEvent(fn func(Envelope)) {
 // OnConnect registers fn to run each time the listener (re)connects,
 // including the first time. Events sent while it was disconnected are lost
 // to LISTEN, so fn re-checks whatever state the process watches.
-func (b *Bus) OnConnect(fn func(ctx context.Context)) {
+func (b *Hub) OnConnect(fn func(ctx context.Context)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.onReconnect = append(b.onReconnect, fn)
@@ -81,7 +101,7 @@ func (b *Bus) OnConnect(fn func(ctx context.Context)) {
 
 // Subscription receives the events of one topic.
 type Subscription struct {
-	bus   *Bus
+	bus   *Hub
 	topic string
 	ch    chan Envelope
 	// closed and err are guarded by bus.mu.
@@ -123,7 +143,7 @@ func (s *Subscription) closeLocked(err error) {
 
 // Subscribe starts receiving events of topic. Subscribe before reading the
 // state the events change, so that nothing falls between the two.
-func (b *Bus) Subscribe(topic string) *Subscription {
+func (b *Hub) Subscribe(topic string) *Subscription {
 	s := &Subscription{bus: b, topic: topic, ch: make(chan Envelope, queueSize)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -139,7 +159,7 @@ func (b *Bus) Subscribe(topic string) *Subscription {
 // Deliver hands an event to this process's handlers and subscribers, as if
 // it had arrived by NOTIFY. Re-checks after a reconnect use it for events
 // they find were missed.
-func (b *Bus) Deliver(e Envelope) {
+func (b *Hub) Deliver(e Envelope) {
 	b.mu.Lock()
 	handlers := b.handlers
 	var targets []*Subscription
@@ -166,80 +186,15 @@ func (b *Bus) Deliver(e Envelope) {
 	}
 }
 
-// Run listens until ctx ends, reconnecting with backoff (100 ms up to 10 s)
-// whenever the connection drops.
-func (b *Bus) Run(ctx context.Context) error {
-	// The first connection is announced by an event; reconnections by a
-	// nil notification (handled below).
-	firstConnect := make(chan struct{}, 1)
-	listener := pq.NewListener(b.dsn, 100*time.Millisecond, 10*time.Second, func(ev pq.ListenerEventType, err error) {
-		switch ev {
-		case pq.ListenerEventConnected:
-			firstConnect <- struct{}{}
-		case pq.ListenerEventDisconnected:
-			b.log.Warn("realtime listener disconnected; reconnecting", "err", err)
-		case pq.ListenerEventConnectionAttemptFailed:
-			b.log.Warn("realtime listener cannot connect", "err", err)
-		}
-	})
-	defer listener.Close()
-	var hooks sync.WaitGroup
-	defer hooks.Wait()
-	if err := listener.Listen(Channel); err != nil {
-		return err
-	}
-
-	ping := time.NewTicker(30 * time.Second)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-firstConnect:
-			b.connected(ctx, &hooks)
-		case n := <-listener.Notify:
-			if n == nil {
-				// lib/pq sends nil after a reconnect: notifications may
-				// have been lost, so watchers re-check.
-				b.connected(ctx, &hooks)
-				continue
-			}
-			var e Envelope
-			if err := json.Unmarshal([]byte(n.Extra), &e); err != nil {
-				b.log.Error("realtime: undecodable event", "err", err)
-				continue
-			}
-			b.Deliver(e)
-		case <-ping.C:
-			// A half-open TCP connection would otherwise go unnoticed.
-			if err := listener.Ping(); err != nil {
-				b.log.Warn("realtime listener ping failed", "err", err)
-			}
-		}
-	}
-}
-
-func (b *Bus) connected(ctx context.Context, running *sync.WaitGroup) {
+// Connected tells the hub its bus (re)connected: it is ready, and the
+// reconnect hooks run (each in its own goroutine, counted in running, since
+// they query the database and the receiving loop must not wait for them).
+func (b *Hub) Connected(ctx context.Context, running *sync.WaitGroup) {
 	b.readyOnce.Do(func() { close(b.ready) })
 	b.mu.Lock()
 	hooks := b.onReconnect
 	b.mu.Unlock()
-	// Hooks query the database; the dispatch loop must not wait for them.
 	for _, fn := range hooks {
 		running.Go(func() { fn(ctx) })
 	}
-}
-
-// Session events: every stream of a session listens on its topic.
-const TypeSessionEnded = "session.ended"
-
-// SessionTopic is the topic of one session's events.
-func SessionTopic(sessionID string) string { return "session:" + sessionID }
-
-// Membership events: a member's streams in one account listen on its topic.
-const TypeMembershipChanged = "membership.changed"
-
-// MembershipTopic is the topic of one user's membership in one account.
-func MembershipTopic(accountID, userID string) string {
-	return "membership:" + accountID + ":" + userID
 }
