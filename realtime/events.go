@@ -41,7 +41,9 @@ func NewEnvelope(topic, typ string, data any) (Envelope, error) {
 }
 
 // SessionEnded decodes a TypeSessionEnded event.
-func SessionEnded(e Envelope) (crm.SessionEnd, error) { return decode[crm.SessionEnd](e, TypeSessionEnded) }
+func SessionEnded(e Envelope) (crm.SessionEnd, error) {
+	return decode[crm.SessionEnd](e, TypeSessionEnded)
+}
 
 // MembershipChanged decodes a TypeMembershipChanged event.
 func MembershipChanged(e Envelope) (crm.MembershipChange, error) {
