@@ -3,7 +3,7 @@
 # 127.0.0.1:5432 or started under .data/).
 GO ?= go
 
-.PHONY: run seed-demo build test lint generate generate-check bench bench-sidebyside
+.PHONY: run seed-demo build test test-loop lint generate generate-check bench bench-sidebyside
 
 run:
 	$(GO) run .
@@ -19,10 +19,16 @@ build:
 test:
 	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
 
+# The suite twenty times in a row under CPU load, to catch flaky tests
+# before CI does (about half an hour; LOOP=n for fewer).
+test-loop:
+	./scripts/test-loop.sh
+
 lint:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.data/*' -not -path './.git/*')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 
 # gqlgen writes graph/generated.go and graph/model/models_gen.go from
 # graph/*.graphqls. Resolvers are hand-written against the generated

@@ -255,7 +255,6 @@ func (s *IdentityService) completeLogin(ctx context.Context, a attempt, c crm.Cl
 				return fmt.Errorf("rehash: %w", err)
 			}
 		}
-		sessionID := uuid.Nil
 		accountID, err := defaultAccount(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -276,7 +275,7 @@ func (s *IdentityService) completeLogin(ctx context.Context, a attempt, c crm.Cl
 		if err != nil {
 			return err
 		}
-		sessionID = sess.ID
+		sessionID := sess.ID
 		if len(ended) > 0 {
 			ids := make([]uuid.UUID, len(ended))
 			for i, e := range ended {
