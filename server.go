@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string) error {
 		ln.Close()
 		return err
 	}
-	logger.Info("starting", "config", cfg, "version", gateway.Version())
+	logger.Info("starting", "config", a.Config(), "version", gateway.Version())
 	if cfg.Introspection {
 		logger.Info("GraphiQL", "url", cfg.PublicURL+"/graphiql")
 	}

@@ -81,6 +81,9 @@ func New(ctx context.Context, opts Options) (*App, error) {
 func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 	cfg := opts.Config
 	key, err := secretKey(cfg, logger)
+	// From here cfg is what the process runs with, as the start-up log
+	// shows it: the database found and the key generated included.
+	cfg.SecretKey, cfg.DatabaseURL = key, opts.DatabaseURL
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +152,10 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 	}
 	return &App{DB: database, Bus: bus, Queue: queue, Identity: identity, Accounts: accounts, Gateway: gw, log: logger, cfg: cfg}, nil
 }
+
+// Config is the configuration the process runs with: the database it
+// found and the secret key it generated, in development, included.
+func (a *App) Config() config.Config { return a.cfg }
 
 // secretKey is the configured key, or in development one generated under
 // the data directory (production refuses to start without one: config

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
 
 	"github.com/lib/pq"
 	"github.com/pressly/goose/v3"
@@ -73,8 +74,15 @@ func Migrate(ctx context.Context, pool *sql.DB, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	if _, err := p.Up(ctx); err != nil {
+	results, err := p.Up(ctx)
+	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	for _, r := range results {
+		logger.Info("applied migration", "version", r.Source.Version, "file", path.Base(r.Source.Path), "duration", r.Duration)
+	}
+	if version, err := p.GetDBVersion(ctx); err == nil {
+		logger.Info("schema migrated", "version", version, "applied_now", len(results))
 	}
 	return nil
 }
