@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -96,14 +97,16 @@ func (g *Gateway) addTransports(srv *handler.Server) {
 	limits := g.cfg.Limits
 	srv.AddTransport(httpTransport{g: g, sse: transport.SSE{KeepAlivePingInterval: limits.WSPingInterval}})
 	srv.AddTransport(transport.Websocket{
-		Implementation:   trackedWebsocket{accept: websocket.AcceptOptions{OriginPatterns: g.origins.websocketPatterns()}, metrics: g.metrics},
-		InitFunc:         g.resolver.WebsocketInit,
-		InitTimeout:      limits.WSInitTimeout,
-		PingPongInterval: limits.WSPingInterval, // graphql-transport-ws: ping, and drop a client that stops answering
-		// The legacy graphql-ws protocol has no pong; a keep-alive message
-		// at least keeps proxies from closing an idle socket.
-		KeepAlivePingInterval: limits.WSPingInterval,
-		PayloadReadLimit:      &limits.WSMaxMessage,
+		Implementation: wsImplementation{
+			accept:       websocket.AcceptOptions{OriginPatterns: g.origins.websocketPatterns()},
+			metrics:      g.metrics,
+			writeTimeout: wsWriteTimeout,
+		},
+		InitFunc:    g.resolver.WebsocketInit,
+		InitTimeout: limits.WSInitTimeout,
+		// No per-connection pings: streams.pingLoop pings every connection
+		// from one goroutine (websocket.go).
+		PayloadReadLimit: &limits.WSMaxMessage,
 		ErrorFunc: func(ctx context.Context, err error) {
 			g.log.DebugContext(ctx, "websocket error", "request_id", resolvers.RequestID(ctx), "err", err)
 		},
@@ -141,6 +144,10 @@ func (g *Gateway) metricsRoutes() http.Handler {
 	mux.HandleFunc("/", g.notFound)
 	return mux
 }
+
+// wsWriteTimeout bounds one WebSocket write: a client that stops reading
+// loses its connection instead of holding a writer.
+const wsWriteTimeout = 10 * time.Second
 
 // codeShuttingDown answers a stream that arrives during shutdown (503):
 // the client should reconnect, to another instance.
@@ -215,7 +222,13 @@ func (g *Gateway) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
-	go func() { defer close(watched); g.watch.run(watchCtx) }()
+	go func() {
+		defer close(watched)
+		var loops sync.WaitGroup
+		loops.Go(func() { g.watch.run(watchCtx) })
+		loops.Go(func() { g.streams.pingLoop(watchCtx, g.cfg.Limits.WSPingInterval) })
+		loops.Wait()
+	}()
 	defer func() { stopWatch(); <-watched }()
 	g.log.Info("serving", "addr", ln.Addr().String())
 	if metricsLn != nil {

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
 
@@ -43,7 +42,9 @@ type stream struct {
 	session uuid.UUID
 	member  member
 	ip      netip.Addr
-	holds   int
+	// ws is the stream's WebSocket, once accepted; nil for SSE.
+	ws    *wsConn
+	holds int
 	// released is closed (and replaced) whenever holds drops to zero.
 	released chan struct{}
 }
@@ -213,6 +214,25 @@ func (ss *streams) memberStreams(userID, accountID uuid.UUID) []*stream {
 	return out
 }
 
+func (s *stream) setWebsocket(c *wsConn) {
+	s.registry.mu.Lock()
+	defer s.registry.mu.Unlock()
+	s.ws = c
+}
+
+// websockets returns the live streams that are WebSockets.
+func (ss *streams) websockets() []*stream {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make([]*stream, 0, len(ss.live))
+	for s := range ss.live {
+		if s.ws != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // accountScopes returns what the live streams acting in an account act
 // as.
 func (ss *streams) accountScopes(accountID uuid.UUID) []crm.StreamScope {
@@ -311,58 +331,4 @@ func (s *stream) closeStatus() (websocket.StatusCode, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.code, s.reason
-}
-
-// trackedWebsocket accepts WebSockets with coder/websocket (gqlgen's own
-// adapter) and lets the stream choose the close code.
-type trackedWebsocket struct {
-	accept  websocket.AcceptOptions
-	metrics *metrics
-}
-
-func (t trackedWebsocket) Accept(w http.ResponseWriter, r *http.Request, opts transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	conn, err := transport.CoderWebsocketImplementation{AcceptOptions: t.accept}.Accept(w, r, opts)
-	if err != nil {
-		return nil, err
-	}
-	t.metrics.websockets.Inc()
-	return &trackedConn{WebsocketConn: conn, stream: streamFrom(r.Context()), metrics: t.metrics}, nil
-}
-
-// trackedConn substitutes the stream's close code for the one gqlgen sends
-// when a connection's context is cancelled.
-type trackedConn struct {
-	transport.WebsocketConn
-	stream  *stream
-	metrics *metrics
-	once    sync.Once
-}
-
-func (c *trackedConn) WriteClose(code int, message string) error {
-	if c.stream != nil {
-		if override, reason := c.stream.closeStatus(); override != 0 {
-			code, message = int(override), reason
-		}
-	}
-	return c.WebsocketConn.WriteClose(code, message)
-}
-
-func (c *trackedConn) Close() error {
-	c.once.Do(c.metrics.websockets.Dec)
-	return c.WebsocketConn.Close()
-}
-
-// SetReadLimit and SetReadDeadline pass through, so gqlgen's payload limit
-// and pong deadline still apply to the wrapped connection.
-func (c *trackedConn) SetReadLimit(limit int64) {
-	if l, ok := c.WebsocketConn.(transport.WebsocketReadLimiter); ok {
-		l.SetReadLimit(limit)
-	}
-}
-
-func (c *trackedConn) SetReadDeadline(t time.Time) error {
-	if d, ok := c.WebsocketConn.(transport.WebsocketReadDeadliner); ok {
-		return d.SetReadDeadline(t)
-	}
-	return nil
 }

@@ -25,6 +25,9 @@ type Bus interface {
 	// Subscribe starts receiving events of topic. Subscribe before reading
 	// the state the events change, so that nothing falls between the two.
 	Subscribe(topic string) *Subscription
+	// Watch calls fn, which must not block, with each event of topic until
+	// stop is called.
+	Watch(topic string, fn func(Envelope)) (stop func())
 	// Deliver hands an event to this process's watchers and subscribers,
 	// as if it had arrived; re-checks use it for events they find missed.
 	Deliver(e Envelope)
@@ -104,6 +107,8 @@ type Subscription struct {
 	bus   *Hub
 	topic string
 	ch    chan Envelope
+	// fn, for a watch, receives events instead of ch.
+	fn func(Envelope)
 	// closed and err are guarded by bus.mu.
 	closed bool
 	err    error
@@ -138,19 +143,33 @@ func (s *Subscription) closeLocked(err error) {
 			delete(s.bus.subs, s.topic)
 		}
 	}
-	close(s.ch)
+	if s.ch != nil {
+		close(s.ch)
+	}
 }
 
 // Subscribe starts receiving events of topic. Subscribe before reading the
 // state the events change, so that nothing falls between the two.
 func (b *Hub) Subscribe(topic string) *Subscription {
-	s := &Subscription{bus: b, topic: topic, ch: make(chan Envelope, queueSize)}
+	return b.add(&Subscription{bus: b, topic: topic, ch: make(chan Envelope, queueSize)})
+}
+
+// Watch calls fn with each event of topic until the returned stop is
+// called. fn runs on the bus's own goroutine, so it must not block or call
+// the hub; it costs a subscriber no goroutine and no queue, which suits a
+// subscription that waits, often for hours, for one event.
+func (b *Hub) Watch(topic string, fn func(Envelope)) (stop func()) {
+	s := b.add(&Subscription{bus: b, topic: topic, fn: fn})
+	return s.Close
+}
+
+func (b *Hub) add(s *Subscription) *Subscription {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	set := b.subs[topic]
+	set := b.subs[s.topic]
 	if set == nil {
 		set = map[*Subscription]struct{}{}
-		b.subs[topic] = set
+		b.subs[s.topic] = set
 	}
 	set[s] = struct{}{}
 	return s
@@ -175,6 +194,10 @@ func (b *Hub) Deliver(e Envelope) {
 	for _, s := range targets {
 		if s.closed {
 			// Closed while the handlers ran.
+			continue
+		}
+		if s.fn != nil {
+			s.fn(e)
 			continue
 		}
 		select {

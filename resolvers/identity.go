@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -242,47 +243,40 @@ func pageInfo(endCursor string, hasNext bool) *model.PageInfo {
 	return out
 }
 
-// SessionEvents delivers the end of this connection's session. It
-// subscribes first and re-reads the session second, so an end committed
-// in between is not missed.
+// SessionEvents delivers the end of this connection's session. It watches
+// first and re-reads the session second, so an end committed in between is
+// not missed. It holds no goroutine while it waits: the bus hands the event
+// straight to the channel gqlgen reads.
 func (r *subscriptionResolver) SessionEvents(ctx context.Context) (<-chan model.SessionEvent, error) {
 	p, err := r.principal(ctx)
 	if err != nil {
 		return nil, err
 	}
-	sub := r.Bus.Subscribe(realtime.SessionTopic(p.Session.ID.String()))
+	ch := make(chan model.SessionEvent, 1)
+	var once sync.Once
+	deliver := func(end crm.SessionEnd) {
+		once.Do(func() {
+			ch <- sessionEvicted(end) // the only send: the buffer has room
+			close(ch)
+		})
+	}
+	stop := r.Bus.Watch(realtime.SessionTopic(p.Session.ID.String()), func(e realtime.Envelope) {
+		end, err := realtime.SessionEnded(e)
+		if err != nil {
+			r.Logger.Error("session event", "err", err)
+			return
+		}
+		deliver(end)
+	})
+	context.AfterFunc(ctx, stop)
 	ended, err := r.Identity.CheckSessions(ctx, []uuid.UUID{p.Session.ID})
 	if err != nil {
-		sub.Close()
+		stop()
 		return nil, err
 	}
-	ch := make(chan model.SessionEvent, 1)
-	go func() {
-		defer close(ch)
-		defer sub.Close()
-		var end crm.SessionEnd
-		if len(ended) > 0 {
-			end = ended[0]
-		} else {
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok := <-sub.C():
-				if !ok {
-					return
-				}
-				var err error
-				if end, err = realtime.SessionEnded(e); err != nil {
-					r.Logger.ErrorContext(ctx, "session event", "err", err)
-					return
-				}
-			}
-		}
-		select {
-		case ch <- sessionEvicted(end):
-		case <-ctx.Done():
-		}
-	}()
+	if len(ended) > 0 {
+		deliver(ended[0])
+	}
 	return ch, nil
 }
 

@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"switchboard/crm"
@@ -34,6 +35,9 @@ type Resolver struct {
 	// Operations groups each operation's reads into one transaction.
 	Operations crm.Operations
 	Bus        realtime.Bus
+
+	beatOnce sync.Once
+	beats    *metronome
 }
 
 var _ graph.ResolverRoot = (*Resolver)(nil)

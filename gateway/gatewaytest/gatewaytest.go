@@ -63,9 +63,22 @@ type Server struct {
 	App        *app.App
 	DB         *db.DB
 	Database   dbtest.Database
+	// Pid is the gateway's OS process when it runs in one of its own
+	// (StartProcess), for measuring it; 0 otherwise.
+	Pid int
 
 	stop   func() error
+	settle func()
 	client *http.Client
+}
+
+// Settle makes a gateway process (StartProcess) collect its garbage and
+// return free memory to the system, and waits until it has, so that what
+// a benchmark reads of it is what it holds.
+func (s *Server) Settle() {
+	if s.settle != nil {
+		s.settle()
+	}
 }
 
 // TestSecretKey is the secret key test gateways share, so that gateways on

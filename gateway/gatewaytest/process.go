@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -38,6 +41,24 @@ func Main(m *testing.M) {
 func serveChild() int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	// SIGUSR1 collects garbage and returns free memory to the system, so a
+	// benchmark reads what the process holds, not what it has yet to free
+	// (Server.Settle).
+	settle := make(chan os.Signal, 1)
+	signal.Notify(settle, syscall.SIGUSR1)
+	go func() {
+		for range settle {
+			runtime.GC()
+			debug.FreeOSMemory()
+			if path := os.Getenv("SWITCHBOARD_GATEWAYTEST_HEAPPROFILE"); path != "" {
+				if f, err := os.Create(path); err == nil {
+					_ = pprof.Lookup("heap").WriteTo(f, 0)
+					f.Close()
+				}
+			}
+			fmt.Println("SETTLED")
+		}
+	}()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
@@ -113,11 +134,15 @@ func StartProcess(t testing.TB, database dbtest.Database, env map[string]string)
 		}
 	}()
 	addr := make(chan string, 1)
+	settled := make(chan struct{}, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if a, ok := strings.CutPrefix(sc.Text(), "LISTENING "); ok {
 				addr <- a
+			}
+			if sc.Text() == "SETTLED" {
+				settled <- struct{}{}
 			}
 		}
 	}()
@@ -144,7 +169,14 @@ func StartProcess(t testing.TB, database dbtest.Database, env map[string]string)
 		_ = cmd.Process.Kill()
 		t.Fatal("gateway process did not start within 60s")
 	}
-	s := &Server{URL: url, Config: cfg, Database: database, client: &http.Client{Timeout: 60 * time.Second}, stop: stop}
+	s := &Server{URL: url, Config: cfg, Database: database, Pid: cmd.Process.Pid, client: &http.Client{Timeout: 60 * time.Second}, stop: stop}
+	s.settle = func() {
+		_ = cmd.Process.Signal(syscall.SIGUSR1)
+		select {
+		case <-settled:
+		case <-time.After(30 * time.Second):
+		}
+	}
 	t.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			t.Errorf("gateway process: %v", err)
