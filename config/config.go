@@ -88,6 +88,27 @@ type Limits struct {
 	WSInitTimeout  time.Duration
 	WSPingInterval time.Duration
 	WSMaxMessage   int64
+	// MaxStreams caps open WebSocket and SSE streams; 0 derives it from
+	// the process's open-file limit (StreamLimit).
+	MaxStreams int
+}
+
+// StreamLimit is how many streams a process may hold open: MaxStreams when
+// set, else what the open-file limit leaves after a reserve for ordinary
+// HTTP requests, the database pools and the process's own files, so that at
+// the cap it still answers health checks, metrics and queries.
+func (c Config) StreamLimit(openFiles uint64) int {
+	if c.Limits.MaxStreams > 0 {
+		return c.Limits.MaxStreams
+	}
+	if openFiles == 0 {
+		return 0 // unknown: no cap
+	}
+	reserve := uint64(c.DatabaseMaxOpen) + 64 + max(openFiles/10, 256)
+	if openFiles <= reserve {
+		return int(max(openFiles/4, 1))
+	}
+	return int(openFiles - reserve)
 }
 
 // IsProduction reports whether the process runs with production defaults.
@@ -261,6 +282,8 @@ func Variables() []Variable {
 			}},
 		{Name: "SWITCHBOARD_WS_MAX_MESSAGE", Default: "65536", Doc: "largest WebSocket message accepted from a client, in bytes",
 			set: func(c *Config, v string) error { return parseInt64(v, 1024, 16<<20, &c.Limits.WSMaxMessage) }},
+		{Name: "SWITCHBOARD_MAX_STREAMS", Default: "(the open-file limit less a tenth, at least 256, and the database connections)", Doc: "most WebSocket and SSE streams open at once; further ones are answered 503 TOO_MANY_STREAMS",
+			set: func(c *Config, v string) error { return parseInt(v, 1, 10_000_000, &c.Limits.MaxStreams) }},
 		{Name: "SWITCHBOARD_SHUTDOWN_TIMEOUT", Default: "20s", Doc: "how long graceful shutdown waits for in-flight requests",
 			set: func(c *Config, v string) error { return parseDuration(v, 0, &c.ShutdownTimeout) }},
 	}

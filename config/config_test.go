@@ -151,3 +151,16 @@ func TestMetricsAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestStreamLimitKeepsAReserve(t *testing.T) {
+	c := Config{DatabaseMaxOpen: 20}
+	for files, want := range map[uint64]int{20000: 20000 - (20 + 64 + 2000), 1024: 1024 - (20 + 64 + 256), 100: 25, 0: 0} {
+		if got := c.StreamLimit(files); got != want {
+			t.Errorf("with %d open files: %d streams, want %d", files, got, want)
+		}
+	}
+	c.Limits.MaxStreams = 7
+	if got := c.StreamLimit(20000); got != 7 {
+		t.Errorf("configured 7, got %d", got)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -72,7 +73,7 @@ func New(opts Options) (*Gateway, error) {
 		resolver: opts.Resolver,
 		metrics:  newMetrics(opts.DB),
 		origins:  origins,
-		streams:  newStreams(),
+		streams:  newStreams(opts.Config.StreamLimit(openFileLimit())),
 	}
 	g.watch = newAccessWatch(opts.Config.SessionRecheckInterval, opts.Resolver.Identity, opts.Resolver.Access, opts.Resolver.Bus, g.streams, opts.Logger)
 	var root graph.ResolverRoot = opts.Resolver
@@ -117,6 +118,9 @@ func (g *Gateway) routes(gql http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", g.streams.track(gql, func(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, http.StatusServiceUnavailable, codeShuttingDown, "the server is shutting down: try again")
+	}, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "5")
+		g.refuse(w, r, http.StatusServiceUnavailable, codeTooManyStreams, "this server holds as many streams as it can: try again in a few seconds, or another server")
 	}))
 	mux.Handle("/healthz", g.only(http.MethodGet, http.HandlerFunc(g.healthz)))
 	mux.Handle("/readyz", g.only(http.MethodGet, http.HandlerFunc(g.readyz)))
@@ -148,6 +152,21 @@ func (g *Gateway) metricsRoutes() http.Handler {
 // wsWriteTimeout bounds one WebSocket write: a client that stops reading
 // loses its connection instead of holding a writer.
 const wsWriteTimeout = 10 * time.Second
+
+// codeTooManyStreams answers a stream beyond the cap (503, Retry-After):
+// the process keeps its remaining file descriptors for HTTP requests and
+// the database, so it stays healthy at its limit.
+const codeTooManyStreams = "TOO_MANY_STREAMS"
+
+// openFileLimit is the process's open-file limit (Go raises the soft limit
+// to the hard one at start), or 0 when it cannot be read.
+func openFileLimit() uint64 {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return lim.Cur
+}
 
 // codeShuttingDown answers a stream that arrives during shutdown (503):
 // the client should reconnect, to another instance.
@@ -230,7 +249,7 @@ func (g *Gateway) Serve(ctx context.Context, ln, metricsLn net.Listener) error {
 		loops.Wait()
 	}()
 	defer func() { stopWatch(); <-watched }()
-	g.log.Info("serving", "addr", ln.Addr().String())
+	g.log.Info("serving", "addr", ln.Addr().String(), "max_streams", g.streams.max)
 	if metricsLn != nil {
 		g.log.Info("serving metrics", "addr", metricsLn.Addr().String())
 	} else if g.cfg.IsProduction() {

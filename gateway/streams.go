@@ -26,6 +26,8 @@ type streams struct {
 	byMember  map[member]map[*stream]struct{}
 	byAccount map[uuid.UUID]map[*stream]struct{}
 	closed    bool
+	// max caps the live streams (0: no cap).
+	max int
 	// handlers counts stream handlers still running, so shutdown can wait
 	// for hijacked connections that http.Server no longer tracks.
 	handlers sync.WaitGroup
@@ -52,8 +54,8 @@ type stream struct {
 // member is a user in an account: the scope a stream acts in.
 type member struct{ user, account uuid.UUID }
 
-func newStreams() *streams {
-	return &streams{live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{},
+func newStreams(max int) *streams {
+	return &streams{max: max, live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{},
 		byMember: map[member]map[*stream]struct{}{}, byAccount: map[uuid.UUID]map[*stream]struct{}{}}
 }
 
@@ -88,8 +90,9 @@ func isStream(r *http.Request) bool {
 
 // track wraps the GraphQL handler: a streaming request gets a cancellable
 // context and a place in the registry for as long as its handler runs.
-// Once the registry is closed (shutdown), refused answers new streams.
-func (ss *streams) track(next http.Handler, refused http.HandlerFunc) http.Handler {
+// Once the registry is closed (shutdown), refused answers new streams;
+// while it holds its cap, full does.
+func (ss *streams) track(next http.Handler, refused, full http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isStream(r) {
 			next.ServeHTTP(w, r)
@@ -98,8 +101,12 @@ func (ss *streams) track(next http.Handler, refused http.HandlerFunc) http.Handl
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		s := &stream{registry: ss, cancel: cancel, released: make(chan struct{})}
-		if !ss.add(s) {
+		switch ss.add(s) {
+		case streamShutdown:
 			refused(w, r)
+			return
+		case streamOverCap:
+			full(w, r)
 			return
 		}
 		defer ss.remove(s)
@@ -108,15 +115,25 @@ func (ss *streams) track(next http.Handler, refused http.HandlerFunc) http.Handl
 	})
 }
 
-func (ss *streams) add(s *stream) bool {
+// Outcomes of streams.add.
+const (
+	streamAdded = iota
+	streamShutdown
+	streamOverCap
+)
+
+func (ss *streams) add(s *stream) int {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.closed {
-		return false
+	switch {
+	case ss.closed:
+		return streamShutdown
+	case ss.max > 0 && len(ss.live) >= ss.max:
+		return streamOverCap
 	}
 	ss.live[s] = struct{}{}
 	ss.handlers.Add(1)
-	return true
+	return streamAdded
 }
 
 func (ss *streams) remove(s *stream) {

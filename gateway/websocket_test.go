@@ -82,3 +82,43 @@ func TestWebSocketsArePingedAndSilentOnesDropped(t *testing.T) {
 		t.Fatalf("answering client: %+v", r.Errors)
 	}
 }
+
+// TestStreamsAtTheirCap: past the cap a stream is refused 503 with a code,
+// while ordinary requests go on; a freed place is taken again.
+func TestStreamsAtTheirCap(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{Env: map[string]string{"SWITCHBOARD_MAX_STREAMS": "2"}})
+	first := srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, nil)
+	first.Ack()
+	second := srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, nil)
+	second.Ack()
+	_, err := srv.TryDialWS(t.Context(), gatewaytest.GraphQLTransportWS, nil)
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("a third stream: %v, want 503", err)
+	}
+	sse := srv.Do(t, "POST", "/graphql", strings.NewReader(`{"query":"subscription { heartbeat(seconds: 1) { time } }"}`),
+		map[string][]string{"Content-Type": {"application/json"}, "Accept": {"text/event-stream"}})
+	if sse.Status != 503 || len(sse.Errors) != 1 || sse.Errors[0].Code() != "TOO_MANY_STREAMS" || sse.Header.Get("Retry-After") == "" {
+		t.Fatalf("an SSE stream past the cap: %d %+v", sse.Status, sse.Errors)
+	}
+	// Queries and health checks still answer.
+	if r := srv.Post(t, gatewaytest.Request{Query: `{ __typename }`}); len(r.Errors) > 0 {
+		t.Fatalf("a query at the cap: %+v", r.Errors)
+	}
+	if r := srv.Do(t, "GET", "/readyz", nil, nil); r.Status != 200 {
+		t.Fatalf("/readyz at the cap: %d", r.Status)
+	}
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ws, err := srv.TryDialWS(t.Context(), gatewaytest.GraphQLTransportWS, nil)
+		if err == nil {
+			ws.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the freed place was not taken again: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
