@@ -10,6 +10,7 @@ import (
 
 	"switchboard/crm"
 	"switchboard/gateway/gatewaytest"
+	"switchboard/graph"
 )
 
 func TestSwitcherAndScope(t *testing.T) {
@@ -376,13 +377,24 @@ func TestInvitations(t *testing.T) {
 		w.accept(t, still, nil, map[string]any{"name": "In time", "password": password}).Decode(t, &struct{}{})
 	})
 	t.Run("editing a member sends no mail", func(t *testing.T) {
-		time.Sleep(300 * time.Millisecond) // let queued mail drain
-		before := len(w.smtp.Messages())
+		// Mail is a job queued in the transaction of the change, so once
+		// the change has answered, the jobs to the member's address are
+		// all it will ever send them: counting them needs no waiting.
+		conn := superuser(t, w.srv)
+		toRep, toAnyone := mailJobs(t, conn, w.repA.email), mailJobs(t, conn, "")
+		if toRep != 1 {
+			t.Fatalf("%d mail jobs to the rep before the edit, want 1 (their invitation): the count would prove nothing", toRep)
+		}
 		w.as(t, w.adminA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r, name: "Renamed Rep"}) { name } }`,
 			map[string]any{"u": w.repA.id, "r": roleID(crm.RoleManager)}).Decode(t, &struct{}{})
-		time.Sleep(500 * time.Millisecond) // ten job polls
-		if n := len(w.smtp.Messages()); n != before {
-			t.Fatalf("editing a member sent %d mails", n-before)
+		if w.activityCount(t, w.A, "member.updated") != 1 {
+			t.Fatal("the edit is not in the activity log: it did not commit")
+		}
+		if n := mailJobs(t, conn, w.repA.email); n != toRep {
+			t.Fatalf("editing a member queued %d mails to them", n-toRep)
+		}
+		if n := mailJobs(t, conn, ""); n != toAnyone {
+			t.Fatalf("editing a member queued %d mails", n-toAnyone)
 		}
 	})
 }
@@ -643,26 +655,23 @@ func TestActivityLimitEndsWithThePeriod(t *testing.T) {
 	onlyCode(t, bad, "BAD_USER_INPUT")
 }
 
+// TestEveryAccountMutationIsLogged walks every field of the schema's
+// Mutation type. Each is either an account mutation, in the table below
+// with arguments that make it succeed and the activity-log action it must
+// write, or a mutation on a login rather than in an account, in the list
+// after it with the reason. A mutation in neither fails the test by name,
+// so a new one cannot be added without deciding. Both are run: an account
+// mutation must write exactly one entry, in the account it acted in,
+// naming the actor, the role they acted as and what it acted on (invariant
+// 6: every mutation records who did it, as whom, in which account, in the
+// same transaction); a login mutation must write no entry in any account.
 func TestEveryAccountMutationIsLogged(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, gatewaytest.Options{})
-	actions := map[string]int{}
-	var rows []struct {
-		Action    string `db:"action"`
-		ActorRole string `db:"actor_role"`
-	}
-	if err := superuser(t, w.srv).Select(&rows, `SELECT action, actor_role FROM activity_log WHERE account_id = $1`, w.A); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range rows {
-		actions[r.Action]++
-		if r.ActorRole == "" {
-			t.Fatalf("entry without the actor's role: %+v", r)
-		}
-	}
-	if actions["account.created"] != 1 || actions["member.invited"] != 4 || actions["member.joined"] != 4 {
-		t.Fatalf("activity %v", actions)
-	}
+	clock := newFakeClock()
+	w := newWorld(t, gatewaytest.Options{Clock: clock.Now})
+	conn := superuser(t, w.srv)
+
+	// The log reads back through the API, newest first, a page at a time.
 	var page struct {
 		Account struct {
 			Activity struct {
@@ -678,8 +687,259 @@ func TestEveryAccountMutationIsLogged(t *testing.T) {
 	if len(page.Account.Activity.Nodes) != 3 || !page.Account.Activity.PageInfo.HasNextPage {
 		t.Fatalf("%+v", page)
 	}
-	if n := page.Account.Activity.Nodes[0]; n.Action != "member.joined" || !strings.Contains(n.Changes, "Read-only") {
+	if n := page.Account.Activity.Nodes[0]; n.Action != "member.joined" || n.ActorRole != "Read-only" || !strings.Contains(n.Changes, "Read-only") {
 		t.Fatalf("newest entry %+v", n)
+	}
+
+	// entry is an activity-log row: where, what, who, as which role, on
+	// what ("" when the action names no entity).
+	type entry struct{ Account, Action, Actor, Role, Entity string }
+	role := func(r crm.BuiltInRole) string { return r.Role().Name }
+	do := func(t *testing.T, who person, account, query string, vars map[string]any, out any) {
+		t.Helper()
+		w.as(t, who, account, query, vars).Decode(t, out)
+	}
+	var customRole, invitation, inviteToken string
+
+	// Account mutations, in an order where each finds what it needs. run
+	// makes the call and returns the entry it must write (Action aside);
+	// setup prepares it, before the log is read.
+	accountMutations := []struct {
+		mutation, action string
+		setup            func(t *testing.T)
+		run              func(t *testing.T) entry
+	}{
+		// An identity mutation, but it creates the login's first account,
+		// whose log starts with its creation.
+		{"signUp", "account.created", nil, func(t *testing.T) entry {
+			var out struct {
+				SignUp struct {
+					User    struct{ ID string }
+					Session struct{ AccountID string }
+				}
+			}
+			w.srv.Post(t, gatewaytest.Request{Query: `mutation($in: SignUpInput!) { signUp(input: $in) { user { id } session { accountId } } }`,
+				Variables: map[string]any{"in": map[string]any{"email": newEmail(t), "password": password, "name": "New Login", "accountName": "Fresh Start"}}}).Decode(t, &out)
+			a := out.SignUp.Session.AccountID
+			return entry{Account: a, Actor: out.SignUp.User.ID, Role: role(crm.RoleOwner), Entity: a}
+		}},
+		{"createAccount", "account.created", nil, func(t *testing.T) entry {
+			var out struct{ CreateAccount struct{ ID string } }
+			do(t, w.adminA, "", `mutation { createAccount(name: "Side Line") { id } }`, nil, &out)
+			a := out.CreateAccount.ID
+			return entry{Account: a, Actor: w.adminA.id, Role: role(crm.RoleOwner), Entity: a}
+		}},
+		{"switchAccount", "account.switched_to", nil, func(t *testing.T) entry {
+			do(t, w.repA, "", `mutation($a: ID!) { switchAccount(accountId: $a) { id } }`, map[string]any{"a": w.A}, &struct{}{})
+			return entry{Account: w.A, Actor: w.repA.id, Role: role(crm.RoleSalesRep), Entity: w.repA.id}
+		}},
+		{"renameAccount", "account.renamed", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation { renameAccount(name: "Renamed Sales") { id } }`, nil, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: w.A}
+		}},
+		{"createRole", "role.created", nil, func(t *testing.T) entry {
+			var out struct{ CreateRole struct{ ID string } }
+			do(t, w.adminA, w.A, `mutation { createRole(input: {name: "Logged", permissions: [{entity: MEMBERS, action: VIEW, scope: ALL}]}) { id } }`, nil, &out)
+			customRole = out.CreateRole.ID
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: customRole}
+		}},
+		{"updateRole", "role.updated", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($id: ID!) { updateRole(id: $id, input: {name: "Logged again", permissions: []}) { id } }`,
+				map[string]any{"id": customRole}, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: customRole}
+		}},
+		{"deleteRole", "role.deleted", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($id: ID!) { deleteRole(id: $id) }`, map[string]any{"id": customRole}, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: customRole}
+		}},
+		{"inviteMember", "member.invited", nil, func(t *testing.T) entry {
+			var out struct{ InviteMember struct{ ID string } }
+			do(t, w.adminA, w.A, `mutation($e: String!, $r: ID!) { inviteMember(email: $e, roleId: $r) { id } }`,
+				map[string]any{"e": newEmail(t), "r": roleID(crm.RoleReadOnly)}, &out)
+			invitation = out.InviteMember.ID
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: invitation}
+		}},
+		{"resendInvitation", "member.invitation_resent", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($id: ID!) { resendInvitation(id: $id) { id } }`, map[string]any{"id": invitation}, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: invitation}
+		}},
+		{"revokeInvitation", "member.invitation_revoked", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($id: ID!) { revokeInvitation(id: $id) }`, map[string]any{"id": invitation}, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: invitation}
+		}},
+		// Whoever accepts acts as the role they join with.
+		{"acceptInvitation", "member.joined", func(t *testing.T) {
+			inviteToken = w.invite(t, w.ownerA, w.A, newEmail(t), roleID(crm.RoleReadOnly))
+		}, func(t *testing.T) entry {
+			var out struct {
+				AcceptInvitation struct {
+					Auth struct{ User struct{ ID string } }
+				}
+			}
+			w.accept(t, inviteToken, nil, map[string]any{"name": "Joiner", "password": password}).Decode(t, &out)
+			u := out.AcceptInvitation.Auth.User.ID
+			return entry{Account: w.A, Actor: u, Role: role(crm.RoleReadOnly), Entity: u}
+		}},
+		{"updateMember", "member.updated", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($u: ID!) { updateMember(userId: $u, input: {name: "Renamed Rep"}) { userId } }`, map[string]any{"u": w.repA.id}, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: w.repA.id}
+		}},
+		{"deactivateMember", "member.deactivated", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($u: ID!) { deactivateMember(userId: $u) { userId } }`, map[string]any{"u": w.readerA.id}, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: w.readerA.id}
+		}},
+		{"reactivateMember", "member.reactivated", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($u: ID!) { reactivateMember(userId: $u) { userId } }`, map[string]any{"u": w.readerA.id}, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: w.readerA.id}
+		}},
+		{"removeMember", "member.removed", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($u: ID!, $to: ID!) { removeMember(userId: $u, transferTo: $to) }`,
+				map[string]any{"u": w.readerA.id, "to": w.managerA.id}, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: w.readerA.id}
+		}},
+		{"setIpAllowlist", "account.ip_allowlist_changed", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation { setIpAllowlist(cidrs: ["127.0.0.0/8", "::1"]) { id } }`, nil, &struct{}{})
+			return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: w.A}
+		}},
+		// Limits name no entity: the changes say which cell.
+		{"setActivityLimit", "account.activity_limit_set", nil, func(t *testing.T) entry {
+			do(t, w.ownerA, w.A, `mutation { setActivityLimit(entity: DEALS, action: CREATE, limit: 5, period: DAY) { limit } }`, nil, &struct{}{})
+			return entry{Account: w.A, Actor: w.ownerA.id, Role: role(crm.RoleOwner)}
+		}},
+		{"removeActivityLimit", "account.activity_limit_removed", nil, func(t *testing.T) entry {
+			do(t, w.ownerA, w.A, `mutation { removeActivityLimit(entity: DEALS, action: CREATE) }`, nil, &struct{}{})
+			return entry{Account: w.A, Actor: w.ownerA.id, Role: role(crm.RoleOwner)}
+		}},
+	}
+
+	// Mutations on a login, not in an account: no account owns what they
+	// change, so they write no account's activity log; why, and what
+	// records them instead. They run in this order, as the manager of B.
+	who := w.memberB
+	newPassword, totpSecret, resetToken := "a brand new passphrase", "", ""
+	var recovery []string
+	loginMutations := []struct {
+		mutation, why string
+		run           func(t *testing.T)
+	}{
+		{"login", "signs a login in, in no account in particular: the attempt is in login_events, which admins read as account.loginEvents",
+			func(t *testing.T) { who.token = *login(t, w.srv, who.email, nil).Token }},
+		{"changePassword", "the password is the login's, shared by all its accounts: users.password_changed_at and a notice mailed to the login record it",
+			func(t *testing.T) {
+				var out struct{ ChangePassword struct{ Token string } }
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation($in: ChangePasswordInput!) { changePassword(input: $in) { token } }`,
+					Variables: map[string]any{"in": map[string]any{"currentPassword": password, "newPassword": newPassword}}, Header: bearer(who.token)}).Decode(t, &out)
+				who.token = out.ChangePassword.Token
+			}},
+		{"enableTotp", "2-step verification is the login's: a pending secret on its users row",
+			func(t *testing.T) {
+				var out struct{ EnableTotp struct{ Secret string } }
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation { enableTotp { secret } }`, Header: bearer(who.token)}).Decode(t, &out)
+				totpSecret = out.EnableTotp.Secret
+			}},
+		{"confirmTotp", "turns the login's 2-step verification on: users.totp_enabled_at and its recovery codes",
+			func(t *testing.T) {
+				var out struct{ ConfirmTotp struct{ Codes []string } }
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation($c: String!) { confirmTotp(code: $c) { codes } }`,
+					Variables: map[string]any{"c": code(t, totpSecret, clock, 0)}, Header: bearer(who.token)}).Decode(t, &out)
+				recovery = out.ConfirmTotp.Codes
+			}},
+		{"disableTotp", "turns the login's 2-step verification off, on its users row",
+			func(t *testing.T) {
+				if len(recovery) == 0 {
+					t.Fatal("no recovery code to disable with")
+				}
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation($p: String!, $c: String!) { disableTotp(password: $p, code: $c) }`,
+					Variables: map[string]any{"p": newPassword, "c": recovery[0]}, Header: bearer(who.token)}).Decode(t, &struct{}{})
+			}},
+		{"logout", "ends the caller's own session: the sessions row keeps when, and the reason LOGOUT",
+			func(t *testing.T) {
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation { logout }`, Header: bearer(who.token)}).Decode(t, &struct{}{})
+			}},
+		{"requestPasswordReset", "anyone may ask, signed in or not, for any address, and the answer is the same: there is no actor to record; password_resets and the mailed link do",
+			func(t *testing.T) {
+				after := len(w.smtp.Messages())
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation($e: String!) { requestPasswordReset(email: $e) }`,
+					Variables: map[string]any{"e": who.email}}).Decode(t, &struct{}{})
+				resetToken = w.mailedToken(t, who.email, "sbr_", after)
+			}},
+		{"resetPassword", "the caller is known only by the reset link: password_resets.used_at, the session it ended (PASSWORD_RESET) and a notice mailed to the login record it",
+			func(t *testing.T) {
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation($in: ResetPasswordInput!) { resetPassword(input: $in) }`,
+					Variables: map[string]any{"in": map[string]any{"token": resetToken, "newPassword": "the third passphrase"}}}).Decode(t, &struct{}{})
+			}},
+	}
+
+	// Every mutation of the schema is in exactly one of the two.
+	decided := map[string]string{}
+	for _, m := range accountMutations {
+		decided[m.mutation] = "account mutations"
+	}
+	for _, m := range loginMutations {
+		if decided[m.mutation] != "" {
+			t.Errorf("Mutation.%s is in both lists", m.mutation)
+		}
+		if m.why == "" {
+			t.Errorf("Mutation.%s writes no account activity, and says not why", m.mutation)
+		}
+		decided[m.mutation] = "login mutations"
+	}
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	for _, f := range schema.Mutation.Fields {
+		if decided[f.Name] == "" {
+			t.Errorf("Mutation.%s is neither an account mutation (in the table, with the activity entry it writes) nor a login mutation (in the list, with why it writes none)", f.Name)
+		}
+		delete(decided, f.Name)
+	}
+	for name, list := range decided {
+		t.Errorf("%s lists %s, which the schema does not have", list, name)
+	}
+
+	// entries returns the log's rows, in every account, not among seen.
+	entries := func(t *testing.T, seen map[string]bool) (fresh []entry, all map[string]bool) {
+		t.Helper()
+		var rows []struct {
+			Key string `db:"key"`
+			entry
+		}
+		if err := conn.Select(&rows, `
+			SELECT account_id || '/' || id AS key, account_id::text AS account, action, actor_id::text AS actor, actor_role AS role, coalesce(entity_id::text, '') AS entity
+			FROM activity_log ORDER BY at, id`); err != nil {
+			t.Fatal(err)
+		}
+		all = map[string]bool{}
+		for _, r := range rows {
+			all[r.Key] = true
+			if !seen[r.Key] {
+				fresh = append(fresh, r.entry)
+			}
+		}
+		return fresh, all
+	}
+	_, seen := entries(t, nil)
+	for _, m := range accountMutations {
+		t.Run(m.mutation, func(t *testing.T) {
+			if m.setup != nil {
+				m.setup(t)
+			}
+			_, seen = entries(t, nil)
+			want := m.run(t)
+			want.Action = m.action
+			var got []entry
+			got, seen = entries(t, seen)
+			if len(got) != 1 || got[0] != want {
+				t.Fatalf("wrote %+v, want exactly %+v", got, want)
+			}
+		})
+	}
+	for _, m := range loginMutations {
+		t.Run(m.mutation, func(t *testing.T) {
+			m.run(t)
+			var got []entry
+			if got, seen = entries(t, seen); len(got) > 0 {
+				t.Fatalf("a mutation on a login wrote account activity: %+v", got)
+			}
+		})
 	}
 }
 

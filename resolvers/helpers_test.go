@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"switchboard/gateway/gatewaytest"
+	"switchboard/jobs"
 	"switchboard/secrets"
 )
 
@@ -124,6 +125,20 @@ func superuser(t testing.TB, srv *gatewaytest.Server) *sqlx.DB {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// mailJobs counts the mail queued to the address to ("" for every
+// address): River jobs of kind send_email. Each is inserted in the
+// transaction of the change that sends it (jobs.Queue.Email), so once that
+// change has answered, the count is all the mail it will ever send: "no
+// mail" is an equality after the change, without waiting for a worker.
+func mailJobs(t testing.TB, conn *sqlx.DB, to string) int {
+	t.Helper()
+	var n int
+	if err := conn.Get(&n, `SELECT count(*) FROM river_job WHERE kind = $1 AND ($2 = '' OR args->>'to' = $2)`, jobs.EmailArgs{}.Kind(), to); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func activeSessions(t testing.TB, conn *sqlx.DB, email string) int {

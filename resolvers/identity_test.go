@@ -397,9 +397,19 @@ func TestPasswordChangeAndReset(t *testing.T) {
 	request := func(addr string) gatewaytest.Response {
 		return srv.Post(t, gatewaytest.Request{Query: `mutation($e: String!) { requestPasswordReset(email: $e) }`, Variables: map[string]any{"e": addr}})
 	}
-	var ok struct{ RequestPasswordReset bool }
-	request(email).Decode(t, &ok)
-	request(newEmail(t)).Decode(t, &ok) // unknown: same answer, no mail
+	var known, unknown struct{ RequestPasswordReset bool }
+	request(email).Decode(t, &known)
+	stranger := newEmail(t)
+	request(stranger).Decode(t, &unknown) // unknown: same answer, no mail
+	if !known.RequestPasswordReset || !unknown.RequestPasswordReset {
+		t.Fatalf("answers %v and %v, want true for both", known, unknown)
+	}
+	// Mail is queued in the request's transaction: the unknown address got
+	// no job, the known one its password-changed notice and the reset link.
+	conn := superuser(t, srv)
+	if n, m := mailJobs(t, conn, stranger), mailJobs(t, conn, email); n != 0 || m != 2 {
+		t.Fatalf("%d mail jobs to the unknown address (want 0), %d to the login's (want 2)", n, m)
+	}
 	msgs := smtp.WaitFor(t, 2, 10*time.Second)
 	reset := msgs[len(msgs)-1]
 	if !strings.Contains(reset.Subject, "Reset") || len(reset.To) != 1 || reset.To[0] != email {

@@ -2,14 +2,21 @@ package resolvers_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 
 	"switchboard/crm"
 	"switchboard/db"
 	"switchboard/gateway/gatewaytest"
+	"switchboard/graph"
 )
 
 // snapshot is what an account holds, as its owner sees it: every tenant
@@ -46,14 +53,44 @@ func tenantTables(t testing.TB, conn *sqlx.DB) []string {
 	return tables
 }
 
-// TestIsolation tries every operation that takes an id across the
-// boundary between two accounts: each answers NOT_FOUND, exactly as for an
-// id that does not exist, and nothing in the other account changes. A new
-// operation is one line here.
+// noTenantID are the operations that take no id of an account's things
+// and act in no existing account: they act on the caller's own login or
+// session, create something new, or read nothing of anyone's, so there is
+// no boundary between accounts for a probe to cross. Each says why.
+// TestIsolation fails for an operation that is neither probed nor here.
+var noTenantID = map[string]string{
+	"Query.serverInfo":              "the gateway's version, environment and clock: nothing of any account",
+	"Query.me":                      "the caller's own login, found by the session token; its switcher (User.accounts) lists only the caller's own memberships",
+	"Mutation.signUp":               "creates a new login and its first account: it names no existing one",
+	"Mutation.login":                "by email and password (or a challenge): signs a login in, in no account in particular",
+	"Mutation.logout":               "ends the caller's own session, found by its token",
+	"Mutation.changePassword":       "the caller's own login, found by the session token",
+	"Mutation.requestPasswordReset": "by email, and answers the same whether or not the address has a login",
+	"Mutation.resetPassword":        "by a reset link's token, which names the login; no account is involved",
+	"Mutation.enableTotp":           "the caller's own login, found by the session token",
+	"Mutation.confirmTotp":          "the caller's own login, found by the session token",
+	"Mutation.disableTotp":          "the caller's own login, found by the session token",
+	"Mutation.createAccount":        "creates a new account, owned by the caller: it names no existing one",
+	"Mutation.acceptInvitation":     "by an invitation link's token, which is the proof that names the account (TestInvitations: a link for another email is FORBIDDEN, a used, revoked or expired one BAD_USER_INPUT)",
+	"Subscription.heartbeat":        "the server's clock, for anyone",
+	"Subscription.sessionEvents":    "the caller's own session, found by its token",
+}
+
+// TestIsolation tries every operation across the boundary between two
+// accounts. With an id of the other account's (in an argument, or in an
+// input), each answers exactly as for an id that does not exist: NOT_FOUND
+// (a filter: the empty list); scoped to the other account by header, each
+// answers exactly as for an account that does not exist; and nothing in
+// the other account changes. The probes are checked against the schema:
+// every id argument of every field must be given a foreign id by a probe,
+// and every field of Query, Mutation, Subscription and Account must be
+// probed, unless noTenantID says why it need not be. A new operation is
+// one line here.
 func TestIsolation(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, gatewaytest.Options{})
 	conn := superuser(t, w.srv)
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
 	// B gets a custom role and a pending invitation to aim at.
 	var role struct{ CreateRole struct{ ID string } }
 	w.as(t, w.ownerB, w.B, `mutation { createRole(input: {name: "B only", permissions: []}) { id } }`, nil).Decode(t, &role)
@@ -62,67 +99,180 @@ func TestIsolation(t *testing.T) {
 		map[string]any{"r": roleID(crm.RoleReadOnly)}).Decode(t, &inv)
 	ids := map[string]string{
 		"account": w.B, "member": w.memberB.id, "owner": w.ownerB.id, "role": role.CreateRole.ID, "invitation": inv.InviteMember.ID,
-		"nobody": "01900000-0000-7000-8000-00000000abcd",
+	}
+	const nobody = "01900000-0000-7000-8000-00000000abcd"
+	foreign := map[string]bool{}
+	for _, id := range ids {
+		foreign[id] = true
 	}
 	before := snapshot(t, conn, w.B)
 
-	// ownerA may do anything in A; with B's ids it must find nothing.
+	// send runs an operation as ownerA, who may do anything in A, scoped
+	// to account; a subscription over SSE, answering its first event.
+	send := func(t *testing.T, account, query string, vars map[string]any) gatewaytest.Response {
+		t.Helper()
+		req := gatewaytest.Request{Query: query, Variables: vars, Header: withAccount(bearer(w.ownerA.token), account)}
+		if !strings.HasPrefix(strings.TrimSpace(query), "subscription") {
+			return w.srv.Post(t, req)
+		}
+		return w.srv.Stream(t, t.Context(), req).Next(t, 10*time.Second)
+	}
+
+	// In A, with B's ids.
 	type probe struct {
 		name, query string
 		vars        map[string]any
+		// filter: the id narrows a list, so the answer is a list, the one
+		// an id that matches nothing gets, not NOT_FOUND.
+		filter bool
 	}
 	withIDs := []probe{
-		{"account by id", `query($id: ID) { account(id: $id) { id } }`, map[string]any{"id": ids["account"]}},
-		{"switch account", `mutation($id: ID!) { switchAccount(accountId: $id) { id } }`, map[string]any{"id": ids["account"]}},
-		{"member", `query($u: ID!) { account { member(userId: $u) { userId } } }`, map[string]any{"u": ids["member"]}},
-		{"role", `query($id: ID!) { account { role(id: $id) { id } } }`, map[string]any{"id": ids["role"]}},
-		{"update member", `mutation($u: ID!) { updateMember(userId: $u, input: {name: "x"}) { userId } }`, map[string]any{"u": ids["member"]}},
-		{"deactivate member", `mutation($u: ID!) { deactivateMember(userId: $u) { userId } }`, map[string]any{"u": ids["member"]}},
-		{"reactivate member", `mutation($u: ID!) { reactivateMember(userId: $u) { userId } }`, map[string]any{"u": ids["member"]}},
-		{"remove member", `mutation($u: ID!, $t: ID!) { removeMember(userId: $u, transferTo: $t) }`, map[string]any{"u": ids["member"], "t": w.adminA.id}},
-		{"remove owner", `mutation($u: ID!, $t: ID!) { removeMember(userId: $u, transferTo: $t) }`, map[string]any{"u": ids["owner"], "t": w.adminA.id}},
-		{"transfer to a stranger", `mutation($u: ID!, $t: ID!) { removeMember(userId: $u, transferTo: $t) }`, map[string]any{"u": w.readerA.id, "t": ids["member"]}},
-		{"update role", `mutation($id: ID!) { updateRole(id: $id, input: {name: "Mine now", permissions: []}) { id } }`, map[string]any{"id": ids["role"]}},
-		{"delete role", `mutation($id: ID!) { deleteRole(id: $id) }`, map[string]any{"id": ids["role"]}},
-		{"invite with a foreign role", `mutation($r: ID!) { inviteMember(email: "x@example.com", roleId: $r) { id } }`, map[string]any{"r": ids["role"]}},
-		{"give a foreign role", `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`, map[string]any{"u": w.readerA.id, "r": ids["role"]}},
-		{"resend invitation", `mutation($id: ID!) { resendInvitation(id: $id) { id } }`, map[string]any{"id": ids["invitation"]}},
-		{"revoke invitation", `mutation($id: ID!) { revokeInvitation(id: $id) }`, map[string]any{"id": ids["invitation"]}},
+		{"account by id", `query($id: ID) { account(id: $id) { id } }`, map[string]any{"id": ids["account"]}, false},
+		{"switch account", `mutation($id: ID!) { switchAccount(accountId: $id) { id } }`, map[string]any{"id": ids["account"]}, false},
+		{"member", `query($u: ID!) { account { member(userId: $u) { userId } } }`, map[string]any{"u": ids["member"]}, false},
+		{"role", `query($id: ID!) { account { role(id: $id) { id } } }`, map[string]any{"id": ids["role"]}, false},
+		{"activity of a foreign actor", `query($a: ID) { account { activity(first: 100, filter: {actorId: $a}) { nodes { id action } } } }`, map[string]any{"a": ids["member"]}, true},
+		{"update member", `mutation($u: ID!) { updateMember(userId: $u, input: {name: "x"}) { userId } }`, map[string]any{"u": ids["member"]}, false},
+		{"deactivate member", `mutation($u: ID!) { deactivateMember(userId: $u) { userId } }`, map[string]any{"u": ids["member"]}, false},
+		{"reactivate member", `mutation($u: ID!) { reactivateMember(userId: $u) { userId } }`, map[string]any{"u": ids["member"]}, false},
+		{"remove member", `mutation($u: ID!, $t: ID!) { removeMember(userId: $u, transferTo: $t) }`, map[string]any{"u": ids["member"], "t": w.adminA.id}, false},
+		{"remove owner", `mutation($u: ID!, $t: ID!) { removeMember(userId: $u, transferTo: $t) }`, map[string]any{"u": ids["owner"], "t": w.adminA.id}, false},
+		{"transfer to a stranger", `mutation($u: ID!, $t: ID!) { removeMember(userId: $u, transferTo: $t) }`, map[string]any{"u": w.readerA.id, "t": ids["member"]}, false},
+		{"update role", `mutation($id: ID!) { updateRole(id: $id, input: {name: "Mine now", permissions: []}) { id } }`, map[string]any{"id": ids["role"]}, false},
+		{"delete role", `mutation($id: ID!) { deleteRole(id: $id) }`, map[string]any{"id": ids["role"]}, false},
+		{"invite with a foreign role", `mutation($r: ID!) { inviteMember(email: "x@example.com", roleId: $r) { id } }`, map[string]any{"r": ids["role"]}, false},
+		{"give a foreign role", `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`, map[string]any{"u": w.readerA.id, "r": ids["role"]}, false},
+		{"resend invitation", `mutation($id: ID!) { resendInvitation(id: $id) { id } }`, map[string]any{"id": ids["invitation"]}, false},
+		{"revoke invitation", `mutation($id: ID!) { revokeInvitation(id: $id) }`, map[string]any{"id": ids["invitation"]}, false},
 	}
-	for _, p := range withIDs {
-		t.Run(p.name, func(t *testing.T) {
-			e := onlyCode(t, w.as(t, w.ownerA, w.A, p.query, p.vars), "NOT_FOUND")
-			// The same operation with an id that exists nowhere says the
-			// same thing.
-			missing := map[string]any{}
-			for k, v := range p.vars {
-				missing[k] = v
-				for _, foreign := range ids {
-					if v == foreign {
-						missing[k] = ids["nobody"]
-					}
+	// Scoped to B by header (on a stream, the same), every account
+	// operation finds nothing: these, and a query of each field of
+	// Account, including any added later.
+	type scoped struct{ name, query string }
+	inB := []scoped{
+		{"rename account", `mutation { renameAccount(name: "Taken over") { id } }`},
+		{"create role", `mutation { createRole(input: {name: "Spy", permissions: []}) { id } }`},
+		{"set IP allowlist", `mutation { setIpAllowlist(cidrs: ["127.0.0.1"]) { id } }`},
+		{"set activity limit", `mutation { setActivityLimit(entity: DEALS, action: CREATE, limit: 1, period: DAY) { limit } }`},
+		{"remove activity limit", `mutation { removeActivityLimit(entity: DEALS, action: CREATE) }`},
+		{"invite member", `mutation { inviteMember(email: "spy@example.com", roleId: "` + roleID(crm.RoleOwner) + `") { id } }`},
+		{"deactivate member", `mutation($u: ID!) { deactivateMember(userId: $u) { userId } }`},
+		{"account events", `subscription { accountEvents { __typename } }`},
+	}
+	for _, sel := range fieldSelections(schema, "Account", 2, map[string]string{"userId": `"` + ids["member"] + `"`, "id": `"` + ids["role"] + `"`}) {
+		field := strings.FieldsFunc(sel, func(r rune) bool { return r == ' ' || r == '(' })[0]
+		inB = append(inB, scoped{"account." + field, `{ account { ` + sel + ` } }`})
+	}
+
+	t.Run("the probes cover the schema", func(t *testing.T) {
+		probed := map[string]bool{}   // fields some probe calls across the boundary
+		idsGiven := map[string]bool{} // id arguments some probe gives a foreign id
+		for _, p := range withIDs {
+			for id := range foreign {
+				if strings.Contains(p.query, id) {
+					t.Errorf("%s: put the foreign id in a variable, so the probe's twin can replace it with a missing one", p.name)
 				}
 			}
-			if e2 := onlyCode(t, w.as(t, w.ownerA, w.A, p.query, missing), "NOT_FOUND"); e2.Message != e.Message {
-				t.Fatalf("foreign id says %q, missing id says %q", e.Message, e2.Message)
+			fields, args := crossings(t, schema, p.query, p.vars, foreign)
+			if len(args) == 0 {
+				t.Errorf("%s gives no foreign id", p.name)
+			}
+			for _, f := range fields {
+				probed[f] = true
+			}
+			for _, a := range args {
+				idsGiven[a] = true
+			}
+		}
+		for _, p := range inB {
+			fields, _ := crossings(t, schema, p.query, map[string]any{"u": ids["member"]}, foreign)
+			for _, f := range fields {
+				probed[f] = true
+			}
+		}
+		for _, typ := range []*ast.Definition{schema.Query, schema.Mutation, schema.Subscription, schema.Types["Account"]} {
+			for _, f := range typ.Fields {
+				name := typ.Name + "." + f.Name
+				_, free := noTenantID[name]
+				switch {
+				case strings.HasPrefix(f.Name, "__"):
+				case free && probed[name]:
+					t.Errorf("%s is probed, and listed in noTenantID as having no boundary: which is it?", name)
+				case !free && !probed[name]:
+					t.Errorf("%s is not probed across accounts: add a probe to TestIsolation, or say in noTenantID why it needs none", name)
+				}
+			}
+		}
+		for _, arg := range idArguments(schema) {
+			field, _, _ := strings.Cut(arg, "(")
+			if _, free := noTenantID[field]; !free && !idsGiven[arg] {
+				t.Errorf("%s takes an id, and no probe gives it one of another account's: add a probe to TestIsolation's withIDs", arg)
+			}
+		}
+		for name := range noTenantID {
+			typ, field, _ := strings.Cut(name, ".")
+			if d := schema.Types[typ]; d == nil || d.Fields.ForName(field) == nil {
+				t.Errorf("noTenantID lists %s, which the schema does not have", name)
+			}
+		}
+	})
+
+	for _, p := range withIDs {
+		t.Run(p.name, func(t *testing.T) {
+			got := send(t, w.A, p.query, p.vars)
+			if p.filter {
+				if len(got.Errors) > 0 {
+					t.Fatalf("a filter by a foreign id: %+v", got.Errors)
+				}
+				// In B the id matches something, so the answer in A shows
+				// the boundary, not an id that matches nothing anywhere.
+				if mine := w.as(t, w.ownerB, w.B, p.query, p.vars); sameAnswer(mine, got) {
+					t.Fatalf("the filter matches nothing in B either (%s): the probe would prove nothing", mine.Data)
+				}
+			} else {
+				onlyCode(t, got, "NOT_FOUND")
+			}
+			// The same operation with an id that exists nowhere says the
+			// same thing.
+			var missing func(v any) any // v with every foreign id, at any depth, replaced by nobody
+			missing = func(v any) any {
+				switch v := v.(type) {
+				case string:
+					if foreign[v] {
+						return nobody
+					}
+				case map[string]any:
+					out := map[string]any{}
+					for k, e := range v {
+						out[k] = missing(e)
+					}
+					return out
+				case []any:
+					out := make([]any, len(v))
+					for i, e := range v {
+						out[i] = missing(e)
+					}
+					return out
+				}
+				return v
+			}
+			twin := missing(p.vars).(map[string]any)
+			if fmt.Sprint(twin) == fmt.Sprint(p.vars) {
+				t.Fatal("the twin request has no id to replace")
+			}
+			if want := send(t, w.A, p.query, twin); !sameAnswer(got, want) {
+				t.Fatalf("a foreign id answers %+v %s, a missing id %+v %s", got.Errors, got.Data, want.Errors, want.Data)
 			}
 		})
 	}
-	// Scoped to B by header, every account operation finds nothing.
-	inB := []string{
-		`{ account { id name } }`,
-		`{ account { members { nodes { userId } } } }`,
-		`mutation { renameAccount(name: "Taken over") { id } }`,
-		`mutation { createRole(input: {name: "Spy", permissions: []}) { id } }`,
-		`mutation { setIpAllowlist(cidrs: ["127.0.0.1"]) { id } }`,
-		`mutation { setActivityLimit(entity: DEALS, action: CREATE, limit: 1, period: DAY) { limit } }`,
-		`mutation { removeActivityLimit(entity: DEALS, action: CREATE) }`,
-		`mutation { inviteMember(email: "spy@example.com", roleId: "` + roleID(crm.RoleOwner) + `") { id } }`,
-		`mutation($u: ID!) { deactivateMember(userId: $u) { userId } }`,
-	}
-	for _, q := range inB {
-		t.Run("scoped to B: "+q[:min(40, len(q))], func(t *testing.T) {
-			onlyCode(t, w.as(t, w.ownerA, w.B, q, map[string]any{"u": ids["member"]}), "NOT_FOUND")
+	for _, p := range inB {
+		t.Run("scoped to B: "+p.name, func(t *testing.T) {
+			vars := map[string]any{"u": ids["member"]}
+			got := send(t, w.B, p.query, vars)
+			onlyCode(t, got, "NOT_FOUND")
+			if want := send(t, nobody, p.query, vars); !sameAnswer(got, want) {
+				t.Fatalf("scoped to B: %+v; to an account that does not exist: %+v", got.Errors, want.Errors)
+			}
 		})
 	}
 	after := snapshot(t, conn, w.B)
@@ -131,6 +281,137 @@ func TestIsolation(t *testing.T) {
 			t.Errorf("%s changed in account B:\nbefore %v\nafter  %v", table, rows, after[table])
 		}
 	}
+}
+
+// sameAnswer reports whether two responses are the same to a client: the
+// same data, and the same errors (code, message, path).
+func sameAnswer(a, b gatewaytest.Response) bool {
+	answer := func(r gatewaytest.Response) string {
+		var data any
+		_ = json.Unmarshal(r.Data, &data)
+		var errs []string
+		for _, e := range r.Errors {
+			errs = append(errs, fmt.Sprint(e.Code(), e.Message, e.Path))
+		}
+		return fmt.Sprint(data, errs)
+	}
+	return answer(a) == answer(b)
+}
+
+// idArguments lists every place where a field of the schema takes an id:
+// "Type.field(arg)" for an argument of type ID (or a list of them), and
+// "Type.field(arg.path)" for an ID field of an input, at any depth.
+func idArguments(schema *ast.Schema) []string {
+	var out []string
+	for _, typ := range schema.Types {
+		if typ.Kind != ast.Object || strings.HasPrefix(typ.Name, "__") {
+			continue
+		}
+		for _, f := range typ.Fields {
+			for _, a := range f.Arguments {
+				for _, p := range idPaths(schema, a.Type, a.Name, map[string]bool{}) {
+					out = append(out, typ.Name+"."+f.Name+"("+p+")")
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func idPaths(schema *ast.Schema, typ *ast.Type, path string, inputs map[string]bool) []string {
+	for typ.Elem != nil {
+		typ = typ.Elem
+	}
+	def := schema.Types[typ.NamedType]
+	switch {
+	case def.Name == "ID":
+		return []string{path}
+	case def.Kind != ast.InputObject || inputs[def.Name]:
+		return nil
+	}
+	inputs[def.Name] = true
+	defer delete(inputs, def.Name)
+	var out []string
+	for _, f := range def.Fields {
+		out = append(out, idPaths(schema, f.Type, path+"."+f.Name, inputs)...)
+	}
+	return out
+}
+
+// crossings reads a probe as the gateway does (the schema validates it)
+// and returns the fields it calls, as "Type.field", and the id arguments it
+// gives one of the foreign ids, as idArguments names them.
+func crossings(t *testing.T, schema *ast.Schema, query string, vars map[string]any, foreign map[string]bool) (fields, idArgs []string) {
+	t.Helper()
+	doc, errs := gqlparser.LoadQuery(schema, query)
+	if errs != nil {
+		t.Fatalf("probe %q: %v", query, errs)
+	}
+	// As the gateway gets them: JSON.
+	raw, err := json.Marshal(vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars = nil
+	if err := json.Unmarshal(raw, &vars); err != nil {
+		t.Fatal(err)
+	}
+	var given func(typ *ast.Type, v any, path string)
+	given = func(typ *ast.Type, v any, path string) {
+		if list, ok := v.([]any); ok && typ.Elem != nil {
+			for _, e := range list {
+				given(typ.Elem, e, path)
+			}
+			return
+		}
+		def := schema.Types[typ.Name()]
+		switch v := v.(type) {
+		case string:
+			if def.Name == "ID" && foreign[v] {
+				idArgs = append(idArgs, path)
+			}
+		case map[string]any:
+			for name, fv := range v {
+				if f := def.Fields.ForName(name); f != nil {
+					given(f.Type, fv, path+"."+name)
+				}
+			}
+		}
+	}
+	var walk func(set ast.SelectionSet)
+	walk = func(set ast.SelectionSet) {
+		for _, sel := range set {
+			switch s := sel.(type) {
+			case *ast.Field:
+				if strings.HasPrefix(s.Name, "__") {
+					continue
+				}
+				field := s.ObjectDefinition.Name + "." + s.Name
+				fields = append(fields, field)
+				for _, a := range s.Arguments {
+					v, err := a.Value.Value(vars)
+					if err != nil {
+						t.Fatalf("probe %q, argument %s: %v", query, a.Name, err)
+					}
+					before := len(idArgs)
+					given(s.Definition.Arguments.ForName(a.Name).Type, v, a.Name)
+					for i := before; i < len(idArgs); i++ {
+						idArgs[i] = field + "(" + idArgs[i] + ")"
+					}
+				}
+				walk(s.SelectionSet)
+			case *ast.InlineFragment:
+				walk(s.SelectionSet)
+			case *ast.FragmentSpread:
+				walk(s.Definition.SelectionSet)
+			}
+		}
+	}
+	for _, op := range doc.Operations {
+		walk(op.SelectionSet)
+	}
+	return fields, idArgs
 }
 
 // TestRowLevelSecurityCatalog proves invariant 3's backstop on every

@@ -92,17 +92,25 @@ func (w *world) invite(t testing.TB, inviter person, account, email string, role
 // returns the invitation token in it.
 func (w *world) tokenFor(t testing.TB, email string, after int) string {
 	t.Helper()
+	return w.mailedToken(t, email, "sbi_", after)
+}
+
+// mailedToken waits for a mail to email after the first `after` messages
+// with a token of the kind prefix names (sbi_ invitation, sbr_ reset) and
+// returns the token.
+func (w *world) mailedToken(t testing.TB, email, prefix string, after int) string {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		msgs := w.smtp.Messages()
 		for i := len(msgs) - 1; i >= after; i-- {
-			if len(msgs[i].To) == 1 && msgs[i].To[0] == email && strings.Contains(msgs[i].Text, "sbi_") {
-				return extractToken(t, msgs[i].Text, "sbi_")
+			if len(msgs[i].To) == 1 && msgs[i].To[0] == email && strings.Contains(msgs[i].Text, prefix) {
+				return extractToken(t, msgs[i].Text, prefix)
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no invitation mail to %s", email)
+	t.Fatalf("no mail with a %s token to %s", prefix, email)
 	return ""
 }
 
