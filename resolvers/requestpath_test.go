@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"switchboard/db"
@@ -83,21 +84,7 @@ func TestWritesHoldTheirSessionAndMembership(t *testing.T) {
 		done <- w.as(t, w.adminA, w.A, `mutation($u: ID!) { updateMember(userId: $u, input: {name: "Held"}) { name } }`,
 			map[string]any{"u": w.repA.id})
 	}()
-	// Wait until the write waits for the lock.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var waiting int
-		if err := conn.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the write never reached the held row")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	awaitLockWait(t, conn)
 	// Signing the admin out, or deactivating them, must wait for the write.
 	for name, stmt := range map[string]string{
 		"end the session":     `UPDATE sessions SET revoked_at = now(), revoked_reason = 'LOGOUT' WHERE user_id = $1 AND revoked_at IS NULL`,
@@ -171,10 +158,9 @@ func TestAClientThatLeavesIsNotAServerFault(t *testing.T) {
 			resp.Body.Close()
 		}
 	})
-	time.Sleep(300 * time.Millisecond) // the write is waiting for the held row
+	awaitLockWait(t, conn) // the write is under way, waiting for the held row
 	cancel()
-	wg.Wait()
-	time.Sleep(100 * time.Millisecond)
+	wg.Wait() // the client has left
 	if err := hold.Commit(); err != nil {
 		t.Fatal(err)
 	}
@@ -201,5 +187,25 @@ func TestAClientThatLeavesIsNotAServerFault(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Fatalf("a client leaving was logged as an error:\n%s", logs.String())
+	}
+}
+
+// awaitLockWait waits until a statement of the test's database waits for a
+// lock: a request has got as far as a row the test holds.
+func awaitLockWait(t testing.TB, conn *sqlx.DB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var waiting int
+		if err := conn.Get(&waiting, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no request reached the held row")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
