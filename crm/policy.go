@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 )
@@ -230,8 +231,27 @@ func fill(m Matrix, entities []Entity, actions []Action, s Scope) {
 	}
 }
 
-// Role returns the definition of a built-in role.
+// Role returns the definition of a built-in role. It is built once: the
+// matrix it returns is shared and must not be changed.
 func (r BuiltInRole) Role() Role {
+	role, ok := builtInDefinitions()[r]
+	if !ok {
+		panic(fmt.Sprintf("crm: unknown built-in role %q", r))
+	}
+	return role
+}
+
+// builtInDefinitions builds every built-in role once, on first use.
+var builtInDefinitions = sync.OnceValue(func() map[BuiltInRole]Role {
+	out := make(map[BuiltInRole]Role, len(BuiltInRoles))
+	for _, r := range BuiltInRoles {
+		out[r] = r.define()
+	}
+	return out
+})
+
+// define builds a built-in role's definition.
+func (r BuiltInRole) define() Role {
 	m := Matrix{}
 	name := ""
 	switch r {

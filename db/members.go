@@ -120,9 +120,10 @@ func (s *MemberService) Members(ctx context.Context, a crm.Actor, f crm.MemberFi
 	return out, nil
 }
 
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
+// likeEscaper quotes LIKE's wildcards (a read-only table, built once).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+func escapeLike(s string) string { return likeEscaper.Replace(s) }
 
 func encodeNameCursor(name string, id uuid.UUID) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(id.String() + name))
