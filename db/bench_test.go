@@ -3,12 +3,14 @@ package db_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"switchboard/crm"
 	"switchboard/db"
@@ -147,4 +149,71 @@ func BenchmarkScopeOverhead(b *testing.B) {
 			return err
 		})
 	})
+}
+
+// BenchmarkStreamRecheck is what the gateway's periodic re-check costs a
+// process holding 20,000 streams (each its own session, in 1,000 accounts):
+// reading every session (and touching those due) and every stream's access.
+//
+//	make bench BENCH=StreamRecheck BENCHTIME=10x BENCHCOUNT=5
+func BenchmarkStreamRecheck(b *testing.B) {
+	const streams, accounts = 20000, 1000
+	database := dbtest.New(b)
+	raw := sqlx.MustOpen("postgres", database.URL)
+	defer raw.Close()
+	now := time.Now().UTC()
+	accountIDs := make([]uuid.UUID, accounts)
+	for i := range accountIDs {
+		accountIDs[i] = uuid.Must(uuid.NewV7())
+	}
+	owner := uuid.Must(uuid.NewV7())
+	raw.MustExec(`INSERT INTO users (id, email, name, password_hash, password_changed_at, created_at) VALUES ($1, 'owner@example.com', 'O', 'x', $2, $2)`, owner, now)
+	raw.MustExec(`INSERT INTO accounts (id, name, created_by, created_at) SELECT a, 'Account', $2, $3 FROM unnest($1::uuid[]) AS a`,
+		pq.Array(uuidStrings(accountIDs)), owner, now)
+	sessions := make([]uuid.UUID, streams)
+	scopes := make([]crm.StreamScope, streams)
+	users := make([]uuid.UUID, streams)
+	for i := range streams {
+		users[i], sessions[i] = uuid.Must(uuid.NewV7()), uuid.Must(uuid.NewV7())
+		scopes[i] = crm.StreamScope{UserID: users[i], AccountID: accountIDs[i%accounts], IP: netip.MustParseAddr("192.0.2.1")}
+	}
+	raw.MustExec(`INSERT INTO users (id, email, name, password_hash, password_changed_at, created_at)
+		SELECT u, u::text || '@example.com', 'Streamer', 'x', $2, $2 FROM unnest($1::uuid[]) AS u`, pq.Array(uuidStrings(users)), now)
+	raw.MustExec(`INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at)
+		SELECT s, u, sha256(s::text::bytea), $3, $3, $4 FROM unnest($1::uuid[], $2::uuid[]) AS t (s, u)`,
+		pq.Array(uuidStrings(sessions)), pq.Array(uuidStrings(users)), now.Add(-10*time.Minute), now.Add(time.Hour))
+	accountsOf := make([]string, streams)
+	for i, sc := range scopes {
+		accountsOf[i] = sc.AccountID.String()
+	}
+	raw.MustExec(`INSERT INTO memberships (account_id, user_id, role, created_at) SELECT a, u, 'SALES_REP', $3 FROM unnest($1::uuid[], $2::uuid[]) AS t (a, u)`,
+		pq.Array(accountsOf), pq.Array(uuidStrings(users)), now)
+	raw.MustExec(`ANALYZE`)
+
+	d := database.Open(b, db.Options{MaxOpenConns: 4})
+	identity := db.NewIdentityService(d, db.IdentityConfig{})
+	access := db.NewAccountServices(d, db.AccountConfig{}).Accounts
+	ctx := context.Background()
+	b.Run("sessions", func(b *testing.B) {
+		for b.Loop() {
+			if ends, err := identity.CheckSessions(ctx, sessions); err != nil || len(ends) != 0 {
+				b.Fatalf("%d ended, %v", len(ends), err)
+			}
+		}
+	})
+	b.Run("access", func(b *testing.B) {
+		for b.Loop() {
+			if losses, err := access.CheckAccess(ctx, scopes); err != nil || len(losses) != 0 {
+				b.Fatalf("%d lost, %v", len(losses), err)
+			}
+		}
+	})
+}
+
+func uuidStrings(ids []uuid.UUID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
 }

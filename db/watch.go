@@ -1,8 +1,10 @@
 package db
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,6 +37,9 @@ func (s *AccountService) CheckAccess(ctx context.Context, scopes []crm.StreamSco
 		until     *time.Time
 		allowlist []string
 	}
+	// By account, so that a batch spans as few accounts as it can: each
+	// batch reads the memberships of its accounts.
+	slices.SortFunc(pairs, func(a, b pair) int { return bytes.Compare(a.account[:], b.account[:]) })
 	states := map[pair]state{}
 	err := s.db.inTx(ctx, Scope{}, func(ctx context.Context, tx *Tx) error {
 		clear(states)
@@ -44,7 +49,7 @@ func (s *AccountService) CheckAccess(ctx context.Context, scopes []crm.StreamSco
 			for i, p := range batch {
 				users[i], accounts[i] = p.user.String(), p.account.String()
 			}
-			if _, err := tx.Exec(ctx, `SELECT set_config('app.account_ids', $1, true)`, strings.Join(accounts, ",")); err != nil {
+			if _, err := tx.Exec(ctx, `SELECT set_config('app.account_ids', $1, true)`, strings.Join(slices.Compact(slices.Clone(accounts)), ",")); err != nil {
 				return err
 			}
 			var rows []struct {
