@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -201,4 +202,33 @@ func TestAnAccountKeepsAnActiveOwner(t *testing.T) {
 	// Now second is the last owner, and first, an admin, cannot touch them.
 	wantCode(t, f.setRole(first, second.ID, roleID(crm.RoleAdmin)), crm.CodeForbidden)
 	wantCode(t, f.deactivate(second, second.ID), crm.CodeForbidden)
+}
+
+// TestAnOwnerWhosePauseEndedCounts: an admin paused by an activity limit
+// and made owner while paused is an active owner once the pause ends (they
+// can enter and act as owner), so demoting the other owner leaves the
+// account an active owner and must be allowed.
+//
+// It failed with CONFLICT ("an account must keep an active owner") before
+// keepAnOwner counted memberships whose pause has ended: it looked at the
+// stored status only, which stays DEACTIVATED until someone changes it.
+func TestAnOwnerWhosePauseEndedCounts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.clock.Set(time.Date(2026, 3, 4, 23, 50, 0, 0, time.UTC))
+	first := f.signUp()
+	second := f.join(first, roleID(crm.RoleAdmin))
+	rep := f.join(first, roleID(crm.RoleSalesRep))
+	_, err := f.Protections.SetActivityLimit(f.ctx, first.Actor, crm.ActivityLimit{Entity: crm.Members, Action: crm.Edit, Limit: 1, Period: crm.PerDay})
+	noErr(t, err)
+	noErr(t, f.rename(second, rep.ID, "Paused by this")) // reaches the limit: paused until midnight
+	noErr(t, f.setRole(first, second.ID, roleID(crm.RoleOwner)))
+
+	f.clock.Set(time.Date(2026, 3, 5, 0, 0, 1, 0, time.UTC))
+	_, grant, err := f.Accounts.Enter(f.ctx, second.Actor)
+	noErr(t, err)
+	if !grant.IsOwner() {
+		t.Fatalf("second acts as %s", grant.Role.Name)
+	}
+	noErr(t, f.setRole(second, first.ID, roleID(crm.RoleAdmin)))
 }
