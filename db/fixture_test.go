@@ -231,6 +231,9 @@ func noErr(t testing.TB, err error) {
 // wantCode fails unless err carries code.
 func wantCode(t testing.TB, err error, code crm.Code) {
 	t.Helper()
+	if err == nil {
+		t.Fatalf("succeeded, want %s", code)
+	}
 	if got := crm.ErrorCode(err); got != code {
 		t.Fatalf("got %s (%v), want %s", got, err, code)
 	}
