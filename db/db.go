@@ -407,9 +407,17 @@ func (r poolRunner) begin(ctx context.Context) (txHandle, error) {
 // transaction that the test rolls back at the end. The outer transaction
 // connects as the owner, so each savepoint switches to RuntimeRole, as the
 // request pool's connections are.
+//
+// One difference remains: the scope a savepoint sets (set_config with
+// is_local) outlives its release, where a real transaction's ends with it,
+// so the next savepoint, or the unit of work a write nested in, starts
+// with that scope until it sets its own.
 type savepointRunner struct {
 	tx *sqlx.Tx
 	n  int
+	// open counts savepoints begun and not ended: a write during an
+	// operation's unit of work nests in the unit's.
+	open int
 }
 
 func (r *savepointRunner) begin(ctx context.Context) (txHandle, error) {
@@ -418,6 +426,7 @@ func (r *savepointRunner) begin(ctx context.Context) (txHandle, error) {
 	if _, err := r.tx.ExecContext(ctx, "SAVEPOINT "+name+"; SET LOCAL ROLE "+RuntimeRole); err != nil {
 		return txHandle{}, err
 	}
+	r.open++
 	// The savepoint statements use a fresh context: the caller's may already
 	// be cancelled when it rolls back, and the outer transaction must stay
 	// usable.
@@ -425,11 +434,19 @@ func (r *savepointRunner) begin(ctx context.Context) (txHandle, error) {
 		tx: r.tx,
 		commit: func() error {
 			// RESET ROLE so the test's own statements after this one run as
-			// the session user again, as they would after a real commit.
-			_, err := r.tx.ExecContext(context.WithoutCancel(ctx), "RELEASE SAVEPOINT "+name+"; RESET ROLE")
+			// the session user again, as they would after a real commit;
+			// but not inside another savepoint, which goes on as the
+			// runtime role.
+			r.open--
+			end := "RELEASE SAVEPOINT " + name
+			if r.open == 0 {
+				end += "; RESET ROLE"
+			}
+			_, err := r.tx.ExecContext(context.WithoutCancel(ctx), end)
 			return err
 		},
 		rollback: func() error {
+			r.open--
 			_, err := r.tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name)
 			return err
 		},

@@ -38,3 +38,24 @@ func TestRequestWorkRunsAsRuntimeRole(t *testing.T) {
 		t.Fatalf("runtime role: superuser %v, bypassrls %v", role.Super, role.Bypass)
 	}
 }
+
+// TestAWriteInsideAnOperationKeepsItsReadsUnderTheRuntimeRole: on a
+// rolled-back test transaction, a write during an operation is a savepoint
+// inside the operation's; when it ends, the operation's reads must still
+// run as the runtime role, under row-level security, as on a real pool.
+func TestAWriteInsideAnOperationKeepsItsReadsUnderTheRuntimeRole(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	ctx, end := f.d.BeginOperation(f.ctx, owner.Actor)
+	defer end()
+	_, err := f.ident.Authenticate(ctx, owner.Token) // begins the operation's transaction
+	noErr(t, err)
+	_, err = f.Accounts.RenameAccount(ctx, owner.Actor, "Renamed")
+	noErr(t, err)
+	var user string
+	noErr(t, f.raw.Get(&user, `SELECT current_user`)) // the same connection, inside the operation's transaction
+	if user != db.RuntimeRole {
+		t.Fatalf("after a write, the operation's reads run as %q", user)
+	}
+}

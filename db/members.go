@@ -211,13 +211,14 @@ func actOn(ctx context.Context, tx *Tx, e *entered, userID uuid.UUID, act crm.Ac
 }
 
 // keepAnOwner refuses a change that would leave the account without an
-// active owner. Owner rows are locked, so two owners cannot demote each
-// other at once.
+// active owner (one whose pause has ended is active, as on entering).
+// Owner rows are locked, so two owners cannot demote each other at once.
 func keepAnOwner(ctx context.Context, tx *Tx, accountID, changing uuid.UUID) error {
 	var others []uuid.UUID
 	if err := tx.Select(ctx, &others, `
-		SELECT user_id FROM memberships WHERE account_id = $1 AND role = 'OWNER' AND status = 'ACTIVE' AND user_id <> $2 FOR UPDATE`,
-		accountID, changing); err != nil {
+		SELECT user_id FROM memberships WHERE account_id = $1 AND role = 'OWNER' AND user_id <> $2
+			AND (status = 'ACTIVE' OR (status = 'DEACTIVATED' AND deactivated_until <= $3)) FOR UPDATE`,
+		accountID, changing, tx.Now); err != nil {
 		return fmt.Errorf("count owners: %w", err)
 	}
 	if len(others) == 0 {

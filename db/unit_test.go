@@ -1,0 +1,144 @@
+package db_test
+
+import (
+	"context"
+	"testing"
+
+	"switchboard/crm"
+)
+
+// statements runs fn as one operation of a's (a unit of work) and returns
+// how many statements it sent, BEGIN and COMMIT included.
+func (f *fixture) statements(a crm.Actor, fn func(ctx context.Context)) int64 {
+	f.t.Helper()
+	before := f.d.Statements()
+	ctx, end := f.d.BeginOperation(f.ctx, a)
+	fn(ctx)
+	end()
+	return f.d.Statements() - before
+}
+
+// TestAnOperationVerifiesTheSessionOnce: an operation's reads share one
+// transaction, and the session and the account asked for are verified once
+// in it, by the statement that authenticates: each further read is one
+// statement, whoever asks for it.
+func TestAnOperationVerifiesTheSessionOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	rep := f.join(owner, roleID(crm.RoleSalesRep))
+	other, err := f.Accounts.CreateAccount(f.ctx, owner.Actor, "Other")
+	noErr(t, err)
+	me := func(ctx context.Context, m member) {
+		_, err := f.ident.Authenticate(ctx, m.Token)
+		noErr(t, err)
+		_, _, err = f.Accounts.Enter(ctx, m.Actor)
+		noErr(t, err)
+		_, err = f.Members.Members(ctx, m.Actor, crm.MemberFilter{}, crm.PageArgs{})
+		noErr(t, err)
+	}
+	for _, c := range []struct {
+		name string
+		who  member
+		want int64
+		fn   func(ctx context.Context)
+	}{
+		{"nothing read, nothing sent", owner, 0, func(context.Context) {}},
+		// BEGIN, app_enter, the list, COMMIT.
+		{"me: Authenticate, Enter, Members", owner, 4, func(ctx context.Context) { me(ctx, owner) }},
+		{"every read of the account, one statement each", owner, 4 + 5, func(ctx context.Context) {
+			me(ctx, owner)
+			_, err := f.Members.Member(ctx, owner.Actor, rep.ID)
+			noErr(t, err)
+			_, err = f.Roles.Roles(ctx, owner.Actor)
+			noErr(t, err)
+			_, err = f.Invitations.Invitations(ctx, owner.Actor)
+			noErr(t, err)
+			_, err = f.Protections.ActivityLimits(ctx, owner.Actor)
+			noErr(t, err)
+			_, err = f.Audit.Notifications(ctx, owner.Actor, crm.PageArgs{})
+			noErr(t, err)
+		}},
+		{"the switcher", owner, 4, func(ctx context.Context) {
+			_, err := f.ident.Authenticate(ctx, owner.Token)
+			noErr(t, err)
+			_, err = f.Accounts.Accounts(ctx, owner.Actor)
+			noErr(t, err)
+		}},
+		// A refusal is the answer, not a failure: the transaction goes on.
+		{"a refused read", rep, 4, func(ctx context.Context) {
+			_, err := f.ident.Authenticate(ctx, rep.Token)
+			noErr(t, err)
+			_, err = f.Roles.Roles(ctx, rep.Actor)
+			wantCode(t, err, crm.CodeForbidden)
+			_, err = f.Members.Members(ctx, rep.Actor, crm.MemberFilter{}, crm.PageArgs{})
+			noErr(t, err)
+		}},
+		// Another account is verified once too: one more app_enter.
+		{"a second account", owner, 6, func(ctx context.Context) {
+			_, err := f.ident.Authenticate(ctx, owner.Token)
+			noErr(t, err)
+			for range 2 {
+				_, err = f.Members.Members(ctx, owner.in(other.ID).Actor, crm.MemberFilter{}, crm.PageArgs{})
+				noErr(t, err)
+			}
+		}},
+	} {
+		if got := f.statements(c.who.Actor, c.fn); got != c.want {
+			t.Errorf("%s: %d statements, want %d", c.name, got, c.want)
+		}
+	}
+}
+
+// TestAnOperationRemembersItsWrites: a write verifies the actor under
+// locks in its own transaction, and the operation's later reads use that
+// verification rather than make their own. So the payload of a write that
+// paused its author (the action reaching an activity limit succeeds) still
+// reads; the next operation is refused.
+func TestAnOperationRemembersItsWrites(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	admin := f.join(owner, roleID(crm.RoleAdmin))
+	rep := f.join(owner, roleID(crm.RoleSalesRep))
+
+	var afterWrite, auth, reads int64
+	f.statements(owner.Actor, func(ctx context.Context) {
+		_, err := f.Accounts.RenameAccount(ctx, owner.Actor, "Renamed")
+		noErr(t, err)
+		afterWrite = f.d.Statements()
+		_, err = f.ident.Authenticate(ctx, owner.Token)
+		noErr(t, err)
+		_, _, err = f.Accounts.Enter(ctx, owner.Actor)
+		noErr(t, err)
+		auth = f.d.Statements() - afterWrite
+		_, err = f.Members.Members(ctx, owner.Actor, crm.MemberFilter{}, crm.PageArgs{})
+		noErr(t, err)
+		reads = f.d.Statements() - afterWrite - auth
+	})
+	// Authenticate and Enter send nothing; the list is BEGIN, the scope's
+	// set_config, the list.
+	if auth != 0 || reads != 3 {
+		t.Fatalf("after a write: authenticating and entering sent %d statements, the list %d; want 0 and 3", auth, reads)
+	}
+
+	f.limit(owner, crm.Members, crm.Edit, 1)
+	f.statements(admin.Actor, func(ctx context.Context) {
+		m, err := f.Members.UpdateMember(ctx, admin.Actor, rep.ID, crm.MemberUpdate{Name: ptr("Last edit")})
+		noErr(t, err)
+		if m.Name != "Last edit" {
+			t.Fatalf("returned %+v", m)
+		}
+		page, err := f.Members.Members(ctx, admin.Actor, crm.MemberFilter{Search: "Last edit"}, crm.PageArgs{})
+		noErr(t, err)
+		if len(page.Members) != 1 || page.Members[0].UserID != rep.ID {
+			t.Fatalf("the operation's read after its write found %+v", page.Members)
+		}
+	})
+	f.statements(admin.Actor, func(ctx context.Context) {
+		_, err := f.Members.Members(ctx, admin.Actor, crm.MemberFilter{}, crm.PageArgs{})
+		wantCode(t, err, crm.CodeAccountDeactivated)
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
