@@ -2,6 +2,7 @@ package crm
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -12,13 +13,16 @@ import (
 // Covers reports whether r may do at least everything other may do and
 // sees at least everything other sees. A role that hides fewer fields is
 // stronger, like one with more permissions: no one may create, give or act
-// on a role their own does not cover.
+// on a role their own does not cover. A field r hides counts only where
+// other may view its entity: hiding deals' amounts takes nothing from a
+// role that sees no deals.
 func (r Role) Covers(other Role) bool {
 	if !r.Matrix.Covers(other.Matrix) {
 		return false
 	}
 	for _, f := range r.HiddenFields {
-		if !slices.Contains(other.HiddenFields, f) {
+		entity, _, _ := strings.Cut(f, ".")
+		if !slices.Contains(other.HiddenFields, f) && other.Matrix.Scope(Entity(strings.ToUpper(entity)), View) != ScopeNone {
 			return false
 		}
 	}

@@ -59,7 +59,8 @@ func TestRoleCovers(t *testing.T) {
 		{"anything and nothing", reader, nothing, true, false},
 		{"hiding a field is weaker", admin, discreetAdmin, true, false},
 		{"hiding more fields is weaker still", discreetAdmin, customRole("", admin.Matrix, "members.email", "deals.amount"), true, false},
-		{"a hidden field counts even where neither role may look", nothing, customRole("", Matrix{}, "deals.amount"), true, false},
+		{"a hidden field of an entity the other may not view does not count", nothing, customRole("", Matrix{}, "deals.amount"), true, true},
+		{"a hidden field of an entity the other may view counts", customRole("", admin.Matrix, "deals.amount"), customRole("", with(Matrix{}, Deals, View, ScopeAll)), false, false},
 		{"more rights but hiding a field", discreetAdmin, reader, false, false},
 		{"the same fields, another order", quietReader, customRole("", reader.Matrix, "members.email", "deals.amount"), true, true},
 	} {

@@ -406,24 +406,50 @@ func (r poolRunner) begin(ctx context.Context) (txHandle, error) {
 // savepointRunner nests each transaction in a savepoint of one outer
 // transaction that the test rolls back at the end. The outer transaction
 // connects as the owner, so each savepoint switches to RuntimeRole, as the
-// request pool's connections are.
-//
-// One difference remains: the scope a savepoint sets (set_config with
-// is_local) outlives its release, where a real transaction's ends with it,
-// so the next savepoint, or the unit of work a write nested in, starts
-// with that scope until it sets its own.
+// request pool's connections are. A savepoint starts with no scope and, when
+// it ends, gives back the scope it found, as a transaction of its own would
+// (a write during an operation's unit of work nests in the unit's
+// savepoint here, where in production they are two transactions).
 type savepointRunner struct {
 	tx *sqlx.Tx
 	n  int
-	// open counts savepoints begun and not ended: a write during an
-	// operation's unit of work nests in the unit's.
+	// open counts savepoints begun and not ended.
 	open int
+}
+
+// scopeSettings are the settings a transaction's scope lives in.
+const scopeSettings = `current_setting('app.user_id', true) AS user_id, current_setting('app.account_id', true) AS account_id,
+	current_setting('app.account_ids', true) AS account_ids`
+
+type savedScope struct {
+	UserID     *string `db:"user_id"`
+	AccountID  *string `db:"account_id"`
+	AccountIDs *string `db:"account_ids"`
+}
+
+func (r *savepointRunner) setScope(ctx context.Context, s savedScope) error {
+	value := func(p *string) string {
+		if p == nil {
+			return ""
+		}
+		return *p
+	}
+	_, err := r.tx.ExecContext(ctx, `SELECT set_config('app.user_id', $1, true), set_config('app.account_id', $2, true), set_config('app.account_ids', $3, true)`,
+		value(s.UserID), value(s.AccountID), value(s.AccountIDs))
+	return err
 }
 
 func (r *savepointRunner) begin(ctx context.Context) (txHandle, error) {
 	r.n++
 	name := fmt.Sprintf("sp_%d", r.n)
+	var found savedScope
+	if err := r.tx.GetContext(ctx, &found, `SELECT `+scopeSettings); err != nil {
+		return txHandle{}, err
+	}
 	if _, err := r.tx.ExecContext(ctx, "SAVEPOINT "+name+"; SET LOCAL ROLE "+RuntimeRole); err != nil {
+		return txHandle{}, err
+	}
+	if err := r.setScope(ctx, savedScope{}); err != nil {
 		return txHandle{}, err
 	}
 	r.open++
@@ -433,19 +459,24 @@ func (r *savepointRunner) begin(ctx context.Context) (txHandle, error) {
 	return txHandle{
 		tx: r.tx,
 		commit: func() error {
-			// RESET ROLE so the test's own statements after this one run as
-			// the session user again, as they would after a real commit;
-			// but not inside another savepoint, which goes on as the
-			// runtime role.
 			r.open--
-			end := "RELEASE SAVEPOINT " + name
-			if r.open == 0 {
-				end += "; RESET ROLE"
+			ctx := context.WithoutCancel(ctx)
+			if _, err := r.tx.ExecContext(ctx, "RELEASE SAVEPOINT "+name); err != nil {
+				return err
 			}
-			_, err := r.tx.ExecContext(context.WithoutCancel(ctx), end)
-			return err
+			if err := r.setScope(ctx, found); err != nil {
+				return err
+			}
+			// The test's own statements after the outermost one run as the
+			// session user again, as they would after a real commit.
+			if r.open == 0 {
+				_, err := r.tx.ExecContext(ctx, "RESET ROLE")
+				return err
+			}
+			return nil
 		},
 		rollback: func() error {
+			// Rolling back to the savepoint undoes its settings too.
 			r.open--
 			_, err := r.tx.ExecContext(context.WithoutCancel(ctx), "ROLLBACK TO SAVEPOINT "+name)
 			return err

@@ -111,14 +111,8 @@ func (s *InvitationService) InviteMember(ctx context.Context, a crm.Actor, rawEm
 		if member {
 			return crm.Errorf(crm.CodeConflict, "%s is already a member", email)
 		}
-		var pending int
-		if err := tx.Get(ctx, &pending, `
-			SELECT count(*) FROM invitations WHERE account_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2`,
-			e.account.ID, tx.Now); err != nil {
+		if err := s.roomForInvitation(ctx, tx, e); err != nil {
 			return err
-		}
-		if pending >= crm.MaxListedInvitations {
-			return crm.Errorf(crm.CodeConflict, "the account has %d pending invitations, the most it may have: revoke some first", pending)
 		}
 		if err := s.countAction(ctx, tx, e, crm.Members, crm.Create); err != nil {
 			return err
@@ -154,6 +148,21 @@ func (s *InvitationService) InviteMember(ctx context.Context, a crm.Actor, rawEm
 		return nil, err
 	}
 	return out, nil
+}
+
+// roomForInvitation refuses one more pending invitation when the account
+// has as many as it may (they are listed in one page).
+func (s *InvitationService) roomForInvitation(ctx context.Context, tx *Tx, e *entered) error {
+	var pending int
+	if err := tx.Get(ctx, &pending, `
+		SELECT count(*) FROM invitations WHERE account_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2`,
+		e.account.ID, tx.Now); err != nil {
+		return err
+	}
+	if pending >= crm.MaxListedInvitations {
+		return crm.Errorf(crm.CodeConflict, "the account has %d pending invitations, the most it may have: revoke some first", pending)
+	}
+	return nil
 }
 
 // loadInvitation reads an invitation of the account in scope for a change;
@@ -198,6 +207,18 @@ func (s *InvitationService) ResendInvitation(ctx context.Context, a crm.Actor, i
 		role, err := resolveRole(ctx, tx, e.account.ID, inv.roleID())
 		if err != nil {
 			return err
+		}
+		// A resend renews the invitation: the sender must be able to give
+		// its role, as if inviting anew.
+		if err := e.grant.MayGrant(role); err != nil {
+			return err
+		}
+		if inv.status(tx.Now) == crm.InvitationExpired {
+			// An expired invitation no longer counts as pending; renewing
+			// it is a new pending one, within the account's limit.
+			if err := s.roomForInvitation(ctx, tx, e); err != nil {
+				return err
+			}
 		}
 		if err := s.countAction(ctx, tx, e, crm.Members, crm.Create); err != nil {
 			return err

@@ -242,7 +242,7 @@ func (s *IdentityService) completeLogin(ctx context.Context, a attempt, c crm.Cl
 		}
 		if err := tx.Get(ctx, &access, `
 			SELECT count(*) FILTER (WHERE status <> 'REMOVED') AS held,
-				count(*) FILTER (WHERE status = 'ACTIVE' OR (status = 'DEACTIVATED' AND deactivated_until <= $2)) AS usable
+				count(*) FILTER (WHERE member_active(status, deactivated_until, $2)) AS usable
 			FROM memberships WHERE user_id = $1`, userID, tx.Now); err != nil {
 			return fmt.Errorf("read memberships: %w", err)
 		}
@@ -325,8 +325,8 @@ func defaultAccount(ctx context.Context, tx *Tx, userID uuid.UUID) (uuid.UUID, e
 		LEFT JOIN LATERAL (
 			SELECT max(s.created_at) AS used FROM sessions s WHERE s.user_id = m.user_id AND s.current_account_id = m.account_id
 		) recent ON true
-		WHERE m.user_id = $1 AND m.status = 'ACTIVE'
-		ORDER BY recent.used DESC NULLS LAST, m.created_at, m.account_id LIMIT 1`, userID)
+		WHERE m.user_id = $1 AND member_active(m.status, m.deactivated_until, $2)
+		ORDER BY recent.used DESC NULLS LAST, m.created_at, m.account_id LIMIT 1`, userID, tx.Now)
 	if errors.Is(err, sql.ErrNoRows) {
 		return uuid.Nil, nil
 	}

@@ -217,7 +217,7 @@ func keepAnOwner(ctx context.Context, tx *Tx, accountID, changing uuid.UUID) err
 	var others []uuid.UUID
 	if err := tx.Select(ctx, &others, `
 		SELECT user_id FROM memberships WHERE account_id = $1 AND role = 'OWNER' AND user_id <> $2
-			AND (status = 'ACTIVE' OR (status = 'DEACTIVATED' AND deactivated_until <= $3)) FOR UPDATE`,
+			AND member_active(status, deactivated_until, $3) FOR UPDATE`,
 		accountID, changing, tx.Now); err != nil {
 		return fmt.Errorf("count owners: %w", err)
 	}
@@ -300,8 +300,19 @@ func (s *MemberService) UpdateMember(ctx context.Context, a crm.Actor, userID uu
 				return fmt.Errorf("change role: %w", err)
 			}
 			changes["role"] = crm.Change{From: oldRole.Name, To: role.Name}
+			status := target.status(tx.Now)
+			if role.BuiltIn == crm.RoleOwner && status == crm.MemberDeactivated && target.DeactivatedUntil != nil {
+				// Owners are exempt from activity limits: a pause by one
+				// ends with the promotion (a deactivation by an admin stays).
+				if _, err := tx.Exec(ctx, `UPDATE memberships SET status = 'ACTIVE', deactivated_until = NULL, status_changed_at = $3 WHERE account_id = $1 AND user_id = $2`,
+					e.account.ID, userID, tx.Now); err != nil {
+					return fmt.Errorf("lift pause: %w", err)
+				}
+				changes["status"] = crm.Change{From: status, To: crm.MemberActive}
+				status = crm.MemberActive
+			}
 			if err := announceMembership(ctx, tx, crm.MembershipChange{AccountID: e.account.ID, UserID: userID,
-				Status: target.status(tx.Now), RoleID: role.ID}); err != nil {
+				Status: status, RoleID: role.ID}); err != nil {
 				return err
 			}
 		}

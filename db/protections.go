@@ -311,7 +311,7 @@ func (s *accountCore) admins(ctx context.Context, tx *Tx, accountID uuid.UUID) (
 		FROM memberships m
 		JOIN users u ON u.id = m.user_id
 		LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
-		WHERE m.account_id = $1 AND m.status = 'ACTIVE'`, accountID); err != nil {
+		WHERE m.account_id = $1 AND member_active(m.status, m.deactivated_until, $2)`, accountID, tx.Now); err != nil {
 		return nil, fmt.Errorf("list admins: %w", err)
 	}
 	var out []adminContact

@@ -208,3 +208,27 @@ func joinPrefixes(a *crm.Account) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// TestPromotionToOwnerLiftsAPause: owners are exempt from activity limits,
+// so a member paused by one and made owner is active at once; an admin's
+// own deactivation is not lifted by it.
+func TestPromotionToOwnerLiftsAPause(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	admin := f.join(owner, roleID(crm.RoleAdmin))
+	rep := f.join(owner, roleID(crm.RoleSalesRep))
+	f.limit(owner, crm.Members, crm.Edit, 1)
+	noErr(t, f.rename(admin, rep.ID, "One"))
+	wantCode(t, f.enter(admin), crm.CodeAccountDeactivated)
+	ownerRole := roleID(crm.RoleOwner)
+	_, err := f.Members.UpdateMember(f.ctx, owner.Actor, admin.ID, crm.MemberUpdate{RoleID: &ownerRole})
+	noErr(t, err)
+	noErr(t, f.enter(admin))
+
+	_, err = f.Members.DeactivateMember(f.ctx, owner.Actor, rep.ID)
+	noErr(t, err)
+	_, err = f.Members.UpdateMember(f.ctx, owner.Actor, rep.ID, crm.MemberUpdate{RoleID: &ownerRole})
+	noErr(t, err)
+	wantCode(t, f.enter(rep), crm.CodeAccountDeactivated)
+}

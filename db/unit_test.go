@@ -142,3 +142,28 @@ func TestAnOperationRemembersItsWrites(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestAWriteInAnotherAccountLeavesTheOperationsScope: an operation reading
+// account A writes in account B; its next read of A still sees A.
+func TestAWriteInAnotherAccountLeavesTheOperationsScope(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	f.join(owner, roleID(crm.RoleSalesRep))
+	other, err := f.Accounts.CreateAccount(f.ctx, owner.Actor, "Other")
+	noErr(t, err)
+	inOther := owner.Actor
+	inOther.AccountID = other.ID
+	ctx, end := f.d.BeginOperation(f.ctx, owner.Actor)
+	defer end()
+	page, err := f.Members.Members(ctx, owner.Actor, crm.MemberFilter{}, crm.PageArgs{})
+	noErr(t, err)
+	before := len(page.Members)
+	_, err = f.Accounts.RenameAccount(ctx, inOther, "Other, renamed")
+	noErr(t, err)
+	page, err = f.Members.Members(ctx, owner.Actor, crm.MemberFilter{}, crm.PageArgs{})
+	noErr(t, err)
+	if len(page.Members) != before || before != 2 {
+		t.Fatalf("the account's members: %d, then %d after a write elsewhere; want 2 both times", before, len(page.Members))
+	}
+}
