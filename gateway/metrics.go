@@ -56,9 +56,16 @@ func newMetrics(database *db.DB) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	if pool := database.Pool(); pool != nil {
+	if pool := database.RequestPool(); pool != nil {
 		m.registry.MustRegister(collectors.NewDBStatsCollector(pool, "switchboard"))
 	}
+	if pool := database.Pool(); pool != nil {
+		m.registry.MustRegister(collectors.NewDBStatsCollector(pool, "switchboard_owner"))
+	}
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "switchboard_db_statements_total",
+		Help: "Statements request work sent to the database, BEGIN and COMMIT included.",
+	}, func() float64 { return float64(database.Statements()) }))
 	return m
 }
 
