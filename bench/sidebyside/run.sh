@@ -269,7 +269,8 @@ setup_sb_database() {
   # migration on start (the migrate step does it, as a release step would).
   SB_ENV=(SWITCHBOARD_ENV=production DATABASE_URL="$(db_url "$SB_DB")" SWITCHBOARD_SECRET_KEY="$(head -c 32 /dev/urandom | base64)"
     SWITCHBOARD_DATA_DIR="$CACHE/sb-data" SWITCHBOARD_MIGRATE=false SWITCHBOARD_LOG_LEVEL="$SB_LOG_LEVEL"
-    DATABASE_MAX_CONNS="$DB_CONNS" SWITCHBOARD_SHUTDOWN_TIMEOUT=2s PORT="$SB_PORT")
+    DATABASE_MAX_CONNS="$DB_CONNS" SWITCHBOARD_SHUTDOWN_TIMEOUT=2s PORT="$SB_PORT"
+    SWITCHBOARD_PUBLIC_URL="http://127.0.0.1:$SB_PORT")
   psql_db postgres -c "DROP DATABASE IF EXISTS $SB_DB WITH (FORCE)"
   DROP_DB=$SB_DB
   log "migrating $SB_DB with switchboard migrate"
