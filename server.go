@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"syscall"
 
@@ -81,11 +82,26 @@ func run(ctx context.Context, args []string) error {
 		ln.Close()
 		return err
 	}
-	logger.Info("starting", "config", a.Config(), "version", gateway.Version())
+	logger.Info("starting", "config", a.Config(), "version", gateway.Version(), "gc", tuneGC())
 	if cfg.Introspection {
 		logger.Info("GraphiQL", "url", cfg.PublicURL+"/graphiql")
 	}
 	return a.Serve(ctx, ln, metricsLn)
+}
+
+// tuneGC applies config.GCPolicy and describes what the collector runs
+// with, for the start-up log.
+func tuneGC() slog.Value {
+	cgroup, physical := config.MemoryAvailable()
+	gc := config.GCPolicy(os.Getenv, cgroup, physical)
+	if gc.FromEnv {
+		return slog.GroupValue(slog.String("GOGC", os.Getenv("GOGC")), slog.String("GOMEMLIMIT", os.Getenv("GOMEMLIMIT")))
+	}
+	debug.SetGCPercent(gc.Percent)
+	if gc.Limit > 0 {
+		debug.SetMemoryLimit(gc.Limit)
+	}
+	return slog.GroupValue(slog.Int("percent", gc.Percent), slog.Int64("soft_limit_bytes", gc.Limit))
 }
 
 func newLogger(cfg config.Config) *slog.Logger {

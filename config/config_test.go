@@ -164,3 +164,25 @@ func TestStreamLimitKeepsAReserve(t *testing.T) {
 		t.Errorf("configured 7, got %d", got)
 	}
 }
+
+func TestGCPolicy(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	const gib = 1 << 30
+	for _, tc := range []struct {
+		name             string
+		vars             map[string]string
+		cgroup, physical uint64
+		want             GC
+	}{
+		{"GOGC set: Go's own", map[string]string{"GOGC": "100"}, 0, 8 * gib, GC{FromEnv: true}},
+		{"GOMEMLIMIT set: Go's own", map[string]string{"GOMEMLIMIT": "1GiB"}, 0, 8 * gib, GC{FromEnv: true}},
+		{"machine memory", nil, 0, 8 * gib, GC{Percent: 400, Limit: 6 * gib}},
+		{"a cgroup below the machine", nil, 2 * gib, 8 * gib, GC{Percent: 400, Limit: 3 * gib / 2}},
+		{"a cgroup above the machine", nil, 64 * gib, 8 * gib, GC{Percent: 400, Limit: 6 * gib}},
+		{"nothing known", nil, 0, 0, GC{Percent: 400}},
+	} {
+		if got := GCPolicy(env(tc.vars), tc.cgroup, tc.physical); got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
