@@ -92,6 +92,9 @@ type MemberFilter struct {
 	// Search matches name, and email unless the viewer's role hides it.
 	Search string
 	Status MembershipStatus // empty: active and deactivated
+	// LastSeen asks for each member's last-seen time (Member.LastSeenAt),
+	// which costs a look-up per member; without it the field is nil.
+	LastSeen bool
 }
 
 // MemberPage is one page of members, ordered by name.

@@ -23,11 +23,19 @@ type memberView struct {
 	LastSeenAt *time.Time `db:"last_seen_at"`
 }
 
-const memberViewSelect = `
+const memberViewSelect = memberViewColumns + `,
+		(SELECT max(s.last_seen_at) FROM sessions s WHERE s.user_id = m.user_id) AS last_seen_at` + memberViewFrom
+
+// memberViewSelectUnseen is memberViewSelect without the last-seen time,
+// for lists that do not show it (a look-up in sessions per member).
+const memberViewSelectUnseen = memberViewColumns + `, NULL::timestamptz AS last_seen_at` + memberViewFrom
+
+const memberViewColumns = `
 	SELECT m.account_id, m.user_id, m.role, m.custom_role_id, m.status, m.display_name, m.deactivated_until, m.created_at,
 		r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields,
-		coalesce(m.display_name, u.name) AS name, u.email,
-		(SELECT max(s.last_seen_at) FROM sessions s WHERE s.user_id = m.user_id) AS last_seen_at
+		coalesce(m.display_name, u.name) AS name, u.email`
+
+const memberViewFrom = `
 	FROM memberships m
 	JOIN users u ON u.id = m.user_id
 	LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id`
@@ -87,8 +95,12 @@ func (s *MemberService) Members(ctx context.Context, a crm.Actor, f crm.MemberFi
 		}
 		// A hidden field is not matched by search either.
 		searchEmail := !e.grant.Hidden(crm.Members, "email")
+		selectMembers := memberViewSelectUnseen
+		if f.LastSeen {
+			selectMembers = memberViewSelect
+		}
 		var rows []memberView
-		err := tx.Select(ctx, &rows, memberViewSelect+`
+		err := tx.Select(ctx, &rows, selectMembers+`
 			WHERE m.account_id = $1 AND m.status = ANY($2)
 				AND ($3::uuid IS NULL OR m.user_id = $3)
 				AND ($4 = '' OR coalesce(m.display_name, u.name) ILIKE $5 ESCAPE '\' OR ($6 AND u.email ILIKE $5 ESCAPE '\'))

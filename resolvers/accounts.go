@@ -157,7 +157,7 @@ func (r *accountResolver) Members(ctx context.Context, obj *crm.Account, first *
 	if err != nil {
 		return nil, err
 	}
-	f := crm.MemberFilter{Search: strings.TrimSpace(deref(search))}
+	f := crm.MemberFilter{Search: strings.TrimSpace(deref(search)), LastSeen: selects(ctx, "nodes", "lastSeenAt")}
 	if status != nil {
 		f.Status = *status
 	}

@@ -18,6 +18,17 @@ import (
 //	make bench BENCH=Operations BENCHCOUNT=5
 func BenchmarkOperations(b *testing.B) {
 	w := newWorld(b, gatewaytest.Options{Logger: slog.New(slog.DiscardHandler)})
+	// A page of the member list is twenty members, as on a real team
+	// screen: the fixture's five plus twenty written straight into the
+	// database (a fixture may bypass the services).
+	if _, err := w.srv.DB.Pool().ExecContext(b.Context(), `
+		WITH u AS (
+			INSERT INTO users (id, email, name, password_hash, password_changed_at, created_at)
+			SELECT gen_random_uuid(), 'bench-' || i || '-' || $1 || '@example.com', 'Bench Member ' || i, 'x', now(), now()
+			FROM generate_series(1, 20) i RETURNING id)
+		INSERT INTO memberships (account_id, user_id, role, created_at) SELECT $1::uuid, id, 'SALES_REP', now() FROM u`, w.A); err != nil {
+		b.Fatal(err)
+	}
 	handler := w.srv.App.Gateway.Handler()
 	for _, op := range []struct {
 		name  string

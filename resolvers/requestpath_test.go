@@ -209,3 +209,50 @@ func awaitLockWait(t testing.TB, conn *sqlx.DB) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestMemberListShowsLastSeenWhenAsked: the member list reads last-seen
+// times only when the operation asks for them, so asking must find them,
+// however the field is reached (directly, through a named or an inline
+// fragment), and a list that does not ask still answers.
+func TestMemberListShowsLastSeenWhenAsked(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	for name, query := range map[string]string{
+		"direct":          `{ account { members(first: 50) { nodes { userId lastSeenAt } } } }`,
+		"named fragment":  `{ account { members(first: 50) { ...M } } } fragment M on MemberConnection { nodes { userId lastSeenAt } }`,
+		"inline fragment": `{ account { members(first: 50) { nodes { userId ... on Member { lastSeenAt } } } } }`,
+		"aliased":         `{ account { members(first: 50) { people: nodes { userId seen: lastSeenAt } } } }`,
+	} {
+		var out struct {
+			Account struct {
+				Members struct {
+					Nodes, People []struct {
+						UserID           string
+						LastSeenAt, Seen *time.Time
+					}
+				}
+			}
+		}
+		w.as(t, w.ownerA, w.A, query, nil).Decode(t, &out)
+		nodes := append(out.Account.Members.Nodes, out.Account.Members.People...)
+		seen := 0
+		for _, n := range nodes {
+			if n.LastSeenAt != nil || n.Seen != nil {
+				seen++
+			}
+		}
+		// Everyone in the fixture has signed in.
+		if len(nodes) < 5 || seen != len(nodes) {
+			t.Errorf("%s: %d of %d members with a last-seen time", name, seen, len(nodes))
+		}
+	}
+	var out struct {
+		Account struct {
+			Members struct{ Nodes []struct{ UserID string } }
+		}
+	}
+	w.as(t, w.ownerA, w.A, `{ account { members(first: 50) { nodes { userId } } } }`, nil).Decode(t, &out)
+	if len(out.Account.Members.Nodes) < 5 {
+		t.Errorf("a list without last-seen times answered %d members", len(out.Account.Members.Nodes))
+	}
+}
