@@ -44,6 +44,30 @@ func TestIdleTimeout(t *testing.T) {
 	wantCode(t, f.enter(m), crm.CodeSessionExpired)
 }
 
+// TestUseKeepsASessionAlive: reads touch the session, so one used every
+// twenty minutes outlives the thirty-minute idle timeout (until the
+// absolute one); a touch less than a minute old is not repeated.
+func TestUseKeepsASessionAlive(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	m := f.signUp()
+	for range 5 {
+		f.clock.Advance(20 * time.Minute)
+		noErr(t, f.enter(m))
+	}
+	var seen time.Time
+	noErr(t, f.raw.Get(&seen, `SELECT last_seen_at FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, m.ID))
+	if !seen.Equal(f.clock.Now()) {
+		t.Errorf("last seen %s, want the last use %s", seen, f.clock.Now())
+	}
+	f.clock.Advance(30 * time.Second)
+	noErr(t, f.enter(m))
+	noErr(t, f.raw.Get(&seen, `SELECT last_seen_at FROM sessions WHERE user_id = $1 AND revoked_at IS NULL`, m.ID))
+	if want := f.clock.Now().Add(-30 * time.Second); !seen.Equal(want) {
+		t.Errorf("a use 30 s after a touch moved last seen to %s, want it kept at %s", seen, want)
+	}
+}
+
 // TestAbsoluteTimeout: a session in use expires 12 hours after sign-in all
 // the same.
 func TestAbsoluteTimeout(t *testing.T) {
