@@ -16,6 +16,12 @@ import (
 // Execute, Sync) instead of lib/pq's two (Parse and Describe, then Bind and
 // Execute). It happens below database/sql, in a wrapper of lib/pq's
 // connection, so the SQL in this package stays plain strings.
+//
+// The wrapper also saves the round trip of BEGIN: a transaction begins
+// with its first statement, sent as "BEGIN; <statement>" in one message
+// when the statement has no parameters (the request path's first one,
+// app_enter, is written so: enterStatement), and BEGIN alone before it
+// otherwise. A transaction that sent nothing has nothing to commit.
 
 // maxPreparedPerConn bounds the statements a connection keeps prepared
 // (the least recently used is closed to make room). The package has fewer
@@ -62,7 +68,10 @@ type pqConn interface {
 // never uses a connection from two goroutines at once, so it needs no lock.
 type preparingConn struct {
 	pqConn
-	stmts map[string]*cachedStmt
+	// beginPending: a transaction has begun for database/sql and not yet
+	// on the server (see BeginTx).
+	beginPending bool
+	stmts        map[string]*cachedStmt
 	// lru is a doubly linked list of the cached statements, most recently
 	// used first.
 	head, tail *cachedStmt
@@ -82,12 +91,72 @@ func newPreparingConn(c driver.Conn) driver.Conn {
 	return &preparingConn{pqConn: pc, stmts: map[string]*cachedStmt{}}
 }
 
+// BeginTx begins a transaction with the server's defaults lazily: the
+// server hears BEGIN with the transaction's first statement. Other options
+// go to lib/pq as they are.
+func (c *preparingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if opts.Isolation != driver.IsolationLevel(sql.LevelDefault) || opts.ReadOnly {
+		return c.pqConn.BeginTx(ctx, opts)
+	}
+	if c.beginPending {
+		return nil, errors.New("db: a transaction is already open on this connection")
+	}
+	c.beginPending = true
+	return lazyTx{c}, nil
+}
+
+// lazyTx is a transaction begun by BeginTx.
+type lazyTx struct{ c *preparingConn }
+
+func (t lazyTx) Commit() error   { return t.end(driver.Tx.Commit) }
+func (t lazyTx) Rollback() error { return t.end(driver.Tx.Rollback) }
+
+func (t lazyTx) end(op func(driver.Tx) error) error {
+	if t.c.beginPending {
+		t.c.beginPending = false // nothing was sent: nothing to end
+		return nil
+	}
+	return op(t.c.pqConn.(driver.Tx)) // lib/pq's connection is its transaction
+}
+
+// sendBegin sends a pending BEGIN on its own, before a statement that
+// cannot carry it.
+func (c *preparingConn) sendBegin(ctx context.Context) error {
+	if !c.beginPending {
+		return nil
+	}
+	c.beginPending = false
+	_, err := c.pqConn.ExecContext(ctx, "BEGIN", nil)
+	return err
+}
+
+// withBegin prefixes a statement without parameters with a pending BEGIN.
+func (c *preparingConn) withBegin(query string) string {
+	if !c.beginPending {
+		return query
+	}
+	c.beginPending = false
+	return "BEGIN; " + query
+}
+
+// PrepareContext prepares a statement (database/sql's Tx.Prepare) in the
+// transaction, begun first if it is pending.
+func (c *preparingConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if err := c.sendBegin(ctx); err != nil {
+		return nil, err
+	}
+	return c.pqConn.PrepareContext(ctx, query)
+}
+
 // QueryContext runs query on its prepared statement.
 func (c *preparingConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if len(args) == 0 {
 		// Statements without parameters go by the simple protocol: already
 		// one round trip, and they may hold several commands.
-		return c.pqConn.QueryContext(ctx, query, args)
+		return c.pqConn.QueryContext(ctx, c.withBegin(query), args)
+	}
+	if err := c.sendBegin(ctx); err != nil {
+		return nil, err
 	}
 	st, err := c.prepared(ctx, query)
 	if err != nil {
@@ -101,7 +170,10 @@ func (c *preparingConn) QueryContext(ctx context.Context, query string, args []d
 // ExecContext runs query on its prepared statement.
 func (c *preparingConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	if len(args) == 0 {
-		return c.pqConn.ExecContext(ctx, query, args)
+		return c.pqConn.ExecContext(ctx, c.withBegin(query), args)
+	}
+	if err := c.sendBegin(ctx); err != nil {
+		return nil, err
 	}
 	st, err := c.prepared(ctx, query)
 	if err != nil {
@@ -173,6 +245,13 @@ func (c *preparingConn) unlink(st *cachedStmt) {
 		c.tail = st.prev
 	}
 	st.prev, st.next = nil, nil
+}
+
+// ResetSession is called before database/sql reuses the connection; no
+// transaction is open then.
+func (c *preparingConn) ResetSession(ctx context.Context) error {
+	c.beginPending = false
+	return c.pqConn.ResetSession(ctx)
 }
 
 // Close closes the connection; its statements go with it.

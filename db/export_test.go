@@ -6,3 +6,6 @@ import "context"
 func RunInTxForTest(ctx context.Context, d *DB, fn func(ctx context.Context, tx *Tx) error) error {
 	return d.inTx(ctx, Scope{}, fn)
 }
+
+// OpenPreparedForTest exposes the request pool's driver (openPrepared).
+var OpenPreparedForTest = openPrepared

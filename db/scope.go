@@ -126,7 +126,19 @@ type enterRow struct {
 	Allowlist         pq.StringArray `db:"ip_allowlist"`
 }
 
-const enterQuery = `SELECT * FROM app_enter($1, $2, $3, $4, $5 * interval '1 microsecond')`
+// enterStatement is app_enter's call with its arguments written in: it has
+// no parameters, so it rides in the round trip that begins its transaction
+// (db/driver.go). Every value is one this package made and writes in a
+// fixed form (a hash in hex, a uuid, a boolean, a time, a number): no text
+// from a client reaches the statement.
+func enterStatement(tokenHash []byte, account uuid.UUID, lock bool, now time.Time, idle time.Duration) string {
+	acct := "NULL"
+	if account != uuid.Nil {
+		acct = "'" + account.String() + "'"
+	}
+	return fmt.Sprintf(`SELECT * FROM app_enter(decode('%x', 'hex'), %s::uuid, %t, '%s'::timestamptz, %d * interval '1 microsecond')`,
+		tokenHash, acct, lock, now.UTC().Format(time.RFC3339Nano), idle.Microseconds())
+}
 
 // errSessionExpired reports, from inside a transaction, a session found
 // past its limits. The transaction cannot end it (under a write it holds
@@ -159,8 +171,7 @@ func (d *DB) authenticate(ctx context.Context, tx *Tx, token string, account uui
 		return nil, nil, errSignIn
 	}
 	var rows []enterRow
-	if err := tx.Select(ctx, &rows, enterQuery, secrets.HashToken(token), nullUUID(account), lock, tx.Now,
-		d.sessions.Idle.Microseconds()); err != nil {
+	if err := tx.Select(ctx, &rows, enterStatement(secrets.HashToken(token), account, lock, tx.Now, d.sessions.Idle)); err != nil {
 		return nil, nil, fmt.Errorf("authenticate: %w", err)
 	}
 	if len(rows) == 0 {
