@@ -97,13 +97,6 @@ type MemberFilter struct {
 	LastSeen bool
 }
 
-// MemberPage is one page of members, ordered by name.
-type MemberPage struct {
-	Members     []Member
-	EndCursor   string
-	HasNextPage bool
-}
-
 // RoleInput creates or replaces a custom role.
 type RoleInput struct {
 	Name         string
@@ -246,13 +239,6 @@ type ActivityFilter struct {
 	Until   *time.Time
 }
 
-// ActivityPage is one page of the activity log, newest first.
-type ActivityPage struct {
-	Entries     []ActivityEntry
-	EndCursor   string
-	HasNextPage bool
-}
-
 // Notification is a message to one member of an account.
 type Notification struct {
 	ID        uuid.UUID
@@ -261,13 +247,6 @@ type Notification struct {
 	Message   string
 	SubjectID uuid.UUID // the member concerned, if any
 	ReadAt    *time.Time
-}
-
-// NotificationPage is one page of notifications, newest first.
-type NotificationPage struct {
-	Notifications []Notification
-	EndCursor     string
-	HasNextPage   bool
 }
 
 // MembershipChange is the event announcing a change to someone's

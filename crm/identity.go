@@ -171,13 +171,6 @@ func (p PageArgs) Check() (PageArgs, error) {
 	return p, nil
 }
 
-// LoginEventPage is one page of the login log.
-type LoginEventPage struct {
-	Events      []LoginEvent
-	EndCursor   string
-	HasNextPage bool
-}
-
 // TOTPSetup is a pending authenticator secret, shown once.
 type TOTPSetup struct {
 	Secret string

@@ -60,7 +60,7 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 			return fmt.Errorf("activity log: %w", err)
 		}
 		out = &crm.ActivityPage{}
-		rows, out.HasNextPage = pageOf(rows, page.First)
+		rows, out.PageInfo.HasNextPage = pageOf(rows, page.First)
 		for _, r := range rows {
 			entry := crm.ActivityEntry{ID: r.ID, At: r.At.UTC(), ActorID: r.ActorID, ActorName: r.ActorName, ActorRole: r.ActorRole,
 				Action: r.Action, EntityType: crm.Entity(r.EntityType)}
@@ -70,10 +70,10 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 			if err := json.Unmarshal(r.Changes, &entry.Changes); err != nil {
 				return fmt.Errorf("activity changes: %w", err)
 			}
-			out.Entries = append(out.Entries, entry)
+			out.Nodes = append(out.Nodes, entry)
 		}
 		if n := len(rows); n > 0 {
-			out.EndCursor = encodeCursor(rows[n-1].At, rows[n-1].ID)
+			out.PageInfo.End = encodeCursor(rows[n-1].At, rows[n-1].ID)
 		}
 		return nil
 	})
@@ -140,16 +140,16 @@ func (s *AuditService) Notifications(ctx context.Context, a crm.Actor, page crm.
 			return fmt.Errorf("notifications: %w", err)
 		}
 		out = &crm.NotificationPage{}
-		rows, out.HasNextPage = pageOf(rows, page.First)
+		rows, out.PageInfo.HasNextPage = pageOf(rows, page.First)
 		for _, r := range rows {
 			n := crm.Notification{ID: r.ID, At: r.At.UTC(), Kind: r.Kind, Message: r.Message, ReadAt: r.ReadAt}
 			if r.SubjectID != nil {
 				n.SubjectID = *r.SubjectID
 			}
-			out.Notifications = append(out.Notifications, n)
+			out.Nodes = append(out.Nodes, n)
 		}
 		if n := len(rows); n > 0 {
-			out.EndCursor = encodeCursor(rows[n-1].At, rows[n-1].ID)
+			out.PageInfo.End = encodeCursor(rows[n-1].At, rows[n-1].ID)
 		}
 		return nil
 	})

@@ -121,8 +121,8 @@ func BenchmarkScopeOverhead(b *testing.B) {
 	b.Run("members50/scoped", func(b *testing.B) {
 		measure(b, func(ctx context.Context) error {
 			page, err := f.svc.Members.Members(ctx, actor, crm.MemberFilter{LastSeen: true}, crm.PageArgs{First: 50})
-			if err == nil && len(page.Members) != 50 {
-				err = fmt.Errorf("%d members", len(page.Members))
+			if err == nil && len(page.Nodes) != 50 {
+				err = fmt.Errorf("%d members", len(page.Nodes))
 			}
 			return err
 		})

@@ -581,7 +581,7 @@ type loginEventRow struct {
 
 func loginEventPage(rows []loginEventRow, first int) *crm.LoginEventPage {
 	out := &crm.LoginEventPage{}
-	rows, out.HasNextPage = pageOf(rows, first)
+	rows, out.PageInfo.HasNextPage = pageOf(rows, first)
 	for _, r := range rows {
 		e := crm.LoginEvent{ID: r.ID, At: r.At.UTC(), Email: r.Email, IP: parseIP(r.IP), UserAgent: r.UserAgent,
 			Device: r.Device, Outcome: crm.LoginOutcome(r.Outcome)}
@@ -594,10 +594,10 @@ func loginEventPage(rows []loginEventRow, first int) *crm.LoginEventPage {
 		if r.AccountID != nil {
 			e.AccountID = *r.AccountID
 		}
-		out.Events = append(out.Events, e)
+		out.Nodes = append(out.Nodes, e)
 	}
 	if n := len(rows); n > 0 {
-		out.EndCursor = encodeCursor(rows[n-1].At, rows[n-1].ID)
+		out.PageInfo.End = encodeCursor(rows[n-1].At, rows[n-1].ID)
 	}
 	return out
 }

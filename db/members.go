@@ -113,16 +113,16 @@ func (s *MemberService) Members(ctx context.Context, a crm.Actor, f crm.MemberFi
 			return fmt.Errorf("list members: %w", err)
 		}
 		out = &crm.MemberPage{}
-		rows, out.HasNextPage = pageOf(rows, page.First)
+		rows, out.PageInfo.HasNextPage = pageOf(rows, page.First)
 		for i := range rows {
 			m, err := rows[i].member(e.grant, tx.Now)
 			if err != nil {
 				return err
 			}
-			out.Members = append(out.Members, m)
+			out.Nodes = append(out.Nodes, m)
 		}
 		if n := len(rows); n > 0 {
-			out.EndCursor = encodeNameCursor(strings.ToLower(rows[n-1].Name), rows[n-1].UserID)
+			out.PageInfo.End = encodeNameCursor(strings.ToLower(rows[n-1].Name), rows[n-1].UserID)
 		}
 		return nil
 	})

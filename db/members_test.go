@@ -141,7 +141,7 @@ func TestRolePolicyRefusals(t *testing.T) {
 	// Nothing changed.
 	page, err := f.Members.Members(f.ctx, tm.owner.Actor, crm.MemberFilter{}, crm.PageArgs{})
 	noErr(t, err)
-	for _, m := range page.Members {
+	for _, m := range page.Nodes {
 		if m.Status != crm.MemberActive || (m.UserID == tm.owner.ID) != (m.Role.BuiltIn == crm.RoleOwner) {
 			t.Errorf("after refusals: %s is %s %s", m.Name, m.Status, m.Role.Name)
 		}

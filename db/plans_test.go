@@ -128,8 +128,8 @@ func TestPreparedStatementsKeepAccountsApart(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(page.Members) != others+1 {
-				t.Fatalf("round %d: account %s listed %d members, want %d", round, a, len(page.Members), others+1)
+			if len(page.Nodes) != others+1 {
+				t.Fatalf("round %d: account %s listed %d members, want %d", round, a, len(page.Nodes), others+1)
 			}
 		}
 	}

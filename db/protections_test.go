@@ -49,8 +49,8 @@ func TestActivityLimitPausesUntilThePeriodEnds(t *testing.T) {
 	}
 	notes, err := f.Audit.Notifications(f.ctx, owner.Actor, crm.PageArgs{})
 	noErr(t, err)
-	if len(notes.Notifications) != 1 || notes.Notifications[0].Kind != "ACTIVITY_LIMIT_REACHED" || notes.Notifications[0].SubjectID != admin.ID {
-		t.Fatalf("owner's notifications %+v", notes.Notifications)
+	if len(notes.Nodes) != 1 || notes.Nodes[0].Kind != "ACTIVITY_LIMIT_REACHED" || notes.Nodes[0].SubjectID != admin.ID {
+		t.Fatalf("owner's notifications %+v", notes.Nodes)
 	}
 	if mail := f.mail.to(owner.Email); len(mail) != 1 || !strings.Contains(mail[0].Subject, "activity limit") {
 		t.Fatalf("owner's mail %+v", mail)
@@ -175,7 +175,7 @@ func TestIPAllowlist(t *testing.T) {
 	events, err := f.Audit.LoginEvents(f.ctx, owner.Actor, crm.PageArgs{First: 100})
 	noErr(t, err)
 	refusals := 0
-	for _, e := range events.Events {
+	for _, e := range events.Nodes {
 		if e.Outcome == crm.LoginIPNotAllowed {
 			refusals++
 			if e.UserID != rep.ID || e.IP.String() != "203.0.113.5" || e.AccountID != owner.AccountID {

@@ -131,8 +131,8 @@ func TestAnOperationRemembersItsWrites(t *testing.T) {
 		}
 		page, err := f.Members.Members(ctx, admin.Actor, crm.MemberFilter{Search: "Last edit"}, crm.PageArgs{})
 		noErr(t, err)
-		if len(page.Members) != 1 || page.Members[0].UserID != rep.ID {
-			t.Fatalf("the operation's read after its write found %+v", page.Members)
+		if len(page.Nodes) != 1 || page.Nodes[0].UserID != rep.ID {
+			t.Fatalf("the operation's read after its write found %+v", page.Nodes)
 		}
 	})
 	f.statements(admin.Actor, func(ctx context.Context) {
@@ -158,12 +158,12 @@ func TestAWriteInAnotherAccountLeavesTheOperationsScope(t *testing.T) {
 	defer end()
 	page, err := f.Members.Members(ctx, owner.Actor, crm.MemberFilter{}, crm.PageArgs{})
 	noErr(t, err)
-	before := len(page.Members)
+	before := len(page.Nodes)
 	_, err = f.Accounts.RenameAccount(ctx, inOther, "Other, renamed")
 	noErr(t, err)
 	page, err = f.Members.Members(ctx, owner.Actor, crm.MemberFilter{}, crm.PageArgs{})
 	noErr(t, err)
-	if len(page.Members) != before || before != 2 {
-		t.Fatalf("the account's members: %d, then %d after a write elsewhere; want 2 both times", before, len(page.Members))
+	if len(page.Nodes) != before || before != 2 {
+		t.Fatalf("the account's members: %d, then %d after a write elsewhere; want 2 both times", before, len(page.Nodes))
 	}
 }

@@ -33,15 +33,11 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	Account() AccountResolver
-	ActivityConnection() ActivityConnectionResolver
 	ActivityEntry() ActivityEntryResolver
 	LoginEvent() LoginEventResolver
-	LoginEventConnection() LoginEventConnectionResolver
 	Member() MemberResolver
-	MemberConnection() MemberConnectionResolver
 	Mutation() MutationResolver
 	Notification() NotificationResolver
-	NotificationConnection() NotificationConnectionResolver
 	Query() QueryResolver
 	Role() RoleResolver
 	Session() SessionResolver
@@ -312,20 +308,16 @@ type ComplexityRoot struct {
 type AccountResolver interface {
 	MyRole(ctx context.Context, obj *crm.Account) (*crm.Role, error)
 	MyPermissions(ctx context.Context, obj *crm.Account) ([]crm.Permission, error)
-	Members(ctx context.Context, obj *crm.Account, first *int, after *string, search *string, status *crm.MembershipStatus) (*crm.MemberPage, error)
+	Members(ctx context.Context, obj *crm.Account, first *int, after *string, search *string, status *crm.MembershipStatus) (*crm.Page[crm.Member], error)
 	Member(ctx context.Context, obj *crm.Account, userID uuid.UUID) (*crm.Member, error)
 	Roles(ctx context.Context, obj *crm.Account) ([]crm.Role, error)
 	Role(ctx context.Context, obj *crm.Account, id uuid.UUID) (*crm.Role, error)
 	Invitations(ctx context.Context, obj *crm.Account) ([]crm.Invitation, error)
 	IPAllowlist(ctx context.Context, obj *crm.Account) ([]string, error)
 	ActivityLimits(ctx context.Context, obj *crm.Account) ([]crm.ActivityLimit, error)
-	LoginEvents(ctx context.Context, obj *crm.Account, first *int, after *string) (*crm.LoginEventPage, error)
-	Activity(ctx context.Context, obj *crm.Account, first *int, after *string, filter *model.ActivityFilter) (*crm.ActivityPage, error)
-	Notifications(ctx context.Context, obj *crm.Account, first *int, after *string) (*crm.NotificationPage, error)
-}
-type ActivityConnectionResolver interface {
-	Nodes(ctx context.Context, obj *crm.ActivityPage) ([]crm.ActivityEntry, error)
-	PageInfo(ctx context.Context, obj *crm.ActivityPage) (*model.PageInfo, error)
+	LoginEvents(ctx context.Context, obj *crm.Account, first *int, after *string) (*crm.Page[crm.LoginEvent], error)
+	Activity(ctx context.Context, obj *crm.Account, first *int, after *string, filter *model.ActivityFilter) (*crm.Page[crm.ActivityEntry], error)
+	Notifications(ctx context.Context, obj *crm.Account, first *int, after *string) (*crm.Page[crm.Notification], error)
 }
 type ActivityEntryResolver interface {
 	EntityID(ctx context.Context, obj *crm.ActivityEntry) (*uuid.UUID, error)
@@ -336,16 +328,8 @@ type LoginEventResolver interface {
 
 	SessionID(ctx context.Context, obj *crm.LoginEvent) (*uuid.UUID, error)
 }
-type LoginEventConnectionResolver interface {
-	Nodes(ctx context.Context, obj *crm.LoginEventPage) ([]crm.LoginEvent, error)
-	PageInfo(ctx context.Context, obj *crm.LoginEventPage) (*model.PageInfo, error)
-}
 type MemberResolver interface {
 	Email(ctx context.Context, obj *crm.Member) (*string, error)
-}
-type MemberConnectionResolver interface {
-	Nodes(ctx context.Context, obj *crm.MemberPage) ([]crm.Member, error)
-	PageInfo(ctx context.Context, obj *crm.MemberPage) (*model.PageInfo, error)
 }
 type MutationResolver interface {
 	SignUp(ctx context.Context, input model.SignUpInput) (*model.AuthPayload, error)
@@ -378,10 +362,6 @@ type MutationResolver interface {
 type NotificationResolver interface {
 	SubjectID(ctx context.Context, obj *crm.Notification) (*uuid.UUID, error)
 }
-type NotificationConnectionResolver interface {
-	Nodes(ctx context.Context, obj *crm.NotificationPage) ([]crm.Notification, error)
-	PageInfo(ctx context.Context, obj *crm.NotificationPage) (*model.PageInfo, error)
-}
 type QueryResolver interface {
 	ServerInfo(ctx context.Context) (*model.ServerInfo, error)
 	Account(ctx context.Context, id *uuid.UUID) (*crm.Account, error)
@@ -403,7 +383,7 @@ type SubscriptionResolver interface {
 }
 type UserResolver interface {
 	Session(ctx context.Context, obj *crm.User) (*crm.Session, error)
-	LoginEvents(ctx context.Context, obj *crm.User, first *int, after *string) (*crm.LoginEventPage, error)
+	LoginEvents(ctx context.Context, obj *crm.User, first *int, after *string) (*crm.Page[crm.LoginEvent], error)
 	Accounts(ctx context.Context, obj *crm.User) ([]crm.AccountAccess, error)
 }
 
@@ -3230,8 +3210,8 @@ func (ec *executionContext) _Account_members(ctx context.Context, field graphql.
 			return ec.Resolvers.Account().Members(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["search"].(*string), fc.Args["status"].(*crm.MembershipStatus))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *crm.MemberPage) graphql.Marshaler {
-			return ec.marshalNMemberConnection2ᚖswitchboardᚋcrmᚐMemberPage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Page[crm.Member]) graphql.Marshaler {
+			return ec.marshalNMemberConnection2ᚖswitchboardᚋcrmᚐPage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3481,8 +3461,8 @@ func (ec *executionContext) _Account_loginEvents(ctx context.Context, field grap
 			return ec.Resolvers.Account().LoginEvents(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *crm.LoginEventPage) graphql.Marshaler {
-			return ec.marshalNLoginEventConnection2ᚖswitchboardᚋcrmᚐLoginEventPage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Page[crm.LoginEvent]) graphql.Marshaler {
+			return ec.marshalNLoginEventConnection2ᚖswitchboardᚋcrmᚐPage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3525,8 +3505,8 @@ func (ec *executionContext) _Account_activity(ctx context.Context, field graphql
 			return ec.Resolvers.Account().Activity(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["filter"].(*model.ActivityFilter))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *crm.ActivityPage) graphql.Marshaler {
-			return ec.marshalNActivityConnection2ᚖswitchboardᚋcrmᚐActivityPage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Page[crm.ActivityEntry]) graphql.Marshaler {
+			return ec.marshalNActivityConnection2ᚖswitchboardᚋcrmᚐPage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3569,8 +3549,8 @@ func (ec *executionContext) _Account_notifications(ctx context.Context, field gr
 			return ec.Resolvers.Account().Notifications(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *crm.NotificationPage) graphql.Marshaler {
-			return ec.marshalNNotificationConnection2ᚖswitchboardᚋcrmᚐNotificationPage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Page[crm.Notification]) graphql.Marshaler {
+			return ec.marshalNNotificationConnection2ᚖswitchboardᚋcrmᚐPage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3802,7 +3782,7 @@ func (ec *executionContext) fieldContext_AccountSummary_name(_ context.Context, 
 	return graphql.NewScalarFieldContext("AccountSummary", field, false, false, "String")
 }
 
-func (ec *executionContext) _ActivityConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.ActivityPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _ActivityConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.ActivityEntry]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3811,7 +3791,7 @@ func (ec *executionContext) _ActivityConnection_nodes(ctx context.Context, field
 			return ec.fieldContext_ActivityConnection_nodes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.ActivityConnection().Nodes(ctx, obj)
+			return obj.Nodes, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []crm.ActivityEntry) graphql.Marshaler {
@@ -3825,8 +3805,8 @@ func (ec *executionContext) fieldContext_ActivityConnection_nodes(_ context.Cont
 	fc = &graphql.FieldContext{
 		Object:     "ActivityConnection",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ActivityEntry(ctx, field)
 		},
@@ -3834,7 +3814,7 @@ func (ec *executionContext) fieldContext_ActivityConnection_nodes(_ context.Cont
 	return fc, nil
 }
 
-func (ec *executionContext) _ActivityConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *crm.ActivityPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _ActivityConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.ActivityEntry]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -3843,11 +3823,11 @@ func (ec *executionContext) _ActivityConnection_pageInfo(ctx context.Context, fi
 			return ec.fieldContext_ActivityConnection_pageInfo(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.ActivityConnection().PageInfo(ctx, obj)
+			return obj.PageInfo, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
-			return ec.marshalNPageInfo2ᚖswitchboardᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2switchboardᚋcrmᚐPageInfo(ctx, selections, v)
 		},
 		true,
 		true,
@@ -3857,8 +3837,8 @@ func (ec *executionContext) fieldContext_ActivityConnection_pageInfo(_ context.C
 	fc = &graphql.FieldContext{
 		Object:     "ActivityConnection",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PageInfo(ctx, field)
 		},
@@ -4734,7 +4714,7 @@ func (ec *executionContext) fieldContext_LoginEvent_sessionId(_ context.Context,
 	return graphql.NewScalarFieldContext("LoginEvent", field, true, true, "ID")
 }
 
-func (ec *executionContext) _LoginEventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.LoginEventPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _LoginEventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.LoginEvent]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4743,7 +4723,7 @@ func (ec *executionContext) _LoginEventConnection_nodes(ctx context.Context, fie
 			return ec.fieldContext_LoginEventConnection_nodes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.LoginEventConnection().Nodes(ctx, obj)
+			return obj.Nodes, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []crm.LoginEvent) graphql.Marshaler {
@@ -4757,8 +4737,8 @@ func (ec *executionContext) fieldContext_LoginEventConnection_nodes(_ context.Co
 	fc = &graphql.FieldContext{
 		Object:     "LoginEventConnection",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_LoginEvent(ctx, field)
 		},
@@ -4766,7 +4746,7 @@ func (ec *executionContext) fieldContext_LoginEventConnection_nodes(_ context.Co
 	return fc, nil
 }
 
-func (ec *executionContext) _LoginEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *crm.LoginEventPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _LoginEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.LoginEvent]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -4775,11 +4755,11 @@ func (ec *executionContext) _LoginEventConnection_pageInfo(ctx context.Context, 
 			return ec.fieldContext_LoginEventConnection_pageInfo(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.LoginEventConnection().PageInfo(ctx, obj)
+			return obj.PageInfo, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
-			return ec.marshalNPageInfo2ᚖswitchboardᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2switchboardᚋcrmᚐPageInfo(ctx, selections, v)
 		},
 		true,
 		true,
@@ -4789,8 +4769,8 @@ func (ec *executionContext) fieldContext_LoginEventConnection_pageInfo(_ context
 	fc = &graphql.FieldContext{
 		Object:     "LoginEventConnection",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PageInfo(ctx, field)
 		},
@@ -5050,7 +5030,7 @@ func (ec *executionContext) fieldContext_Member_hiddenFields(_ context.Context, 
 	return graphql.NewScalarFieldContext("Member", field, false, false, "String")
 }
 
-func (ec *executionContext) _MemberConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.MemberPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _MemberConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.Member]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5059,7 +5039,7 @@ func (ec *executionContext) _MemberConnection_nodes(ctx context.Context, field g
 			return ec.fieldContext_MemberConnection_nodes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.MemberConnection().Nodes(ctx, obj)
+			return obj.Nodes, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []crm.Member) graphql.Marshaler {
@@ -5073,8 +5053,8 @@ func (ec *executionContext) fieldContext_MemberConnection_nodes(_ context.Contex
 	fc = &graphql.FieldContext{
 		Object:     "MemberConnection",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Member(ctx, field)
 		},
@@ -5082,7 +5062,7 @@ func (ec *executionContext) fieldContext_MemberConnection_nodes(_ context.Contex
 	return fc, nil
 }
 
-func (ec *executionContext) _MemberConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *crm.MemberPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _MemberConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.Member]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -5091,11 +5071,11 @@ func (ec *executionContext) _MemberConnection_pageInfo(ctx context.Context, fiel
 			return ec.fieldContext_MemberConnection_pageInfo(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.MemberConnection().PageInfo(ctx, obj)
+			return obj.PageInfo, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
-			return ec.marshalNPageInfo2ᚖswitchboardᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2switchboardᚋcrmᚐPageInfo(ctx, selections, v)
 		},
 		true,
 		true,
@@ -5105,8 +5085,8 @@ func (ec *executionContext) fieldContext_MemberConnection_pageInfo(_ context.Con
 	fc = &graphql.FieldContext{
 		Object:     "MemberConnection",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PageInfo(ctx, field)
 		},
@@ -6363,7 +6343,7 @@ func (ec *executionContext) fieldContext_Notification_readAt(_ context.Context, 
 	return graphql.NewScalarFieldContext("Notification", field, false, false, "Time")
 }
 
-func (ec *executionContext) _NotificationConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.NotificationPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _NotificationConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.Notification]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6372,7 +6352,7 @@ func (ec *executionContext) _NotificationConnection_nodes(ctx context.Context, f
 			return ec.fieldContext_NotificationConnection_nodes(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.NotificationConnection().Nodes(ctx, obj)
+			return obj.Nodes, nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []crm.Notification) graphql.Marshaler {
@@ -6386,8 +6366,8 @@ func (ec *executionContext) fieldContext_NotificationConnection_nodes(_ context.
 	fc = &graphql.FieldContext{
 		Object:     "NotificationConnection",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Notification(ctx, field)
 		},
@@ -6395,7 +6375,7 @@ func (ec *executionContext) fieldContext_NotificationConnection_nodes(_ context.
 	return fc, nil
 }
 
-func (ec *executionContext) _NotificationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *crm.NotificationPage) (ret graphql.Marshaler) {
+func (ec *executionContext) _NotificationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.Notification]) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6404,11 +6384,11 @@ func (ec *executionContext) _NotificationConnection_pageInfo(ctx context.Context
 			return ec.fieldContext_NotificationConnection_pageInfo(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.NotificationConnection().PageInfo(ctx, obj)
+			return obj.PageInfo, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
-			return ec.marshalNPageInfo2ᚖswitchboardᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2switchboardᚋcrmᚐPageInfo(ctx, selections, v)
 		},
 		true,
 		true,
@@ -6418,8 +6398,8 @@ func (ec *executionContext) fieldContext_NotificationConnection_pageInfo(_ conte
 	fc = &graphql.FieldContext{
 		Object:     "NotificationConnection",
 		Field:      field,
-		IsMethod:   true,
-		IsResolver: true,
+		IsMethod:   false,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_PageInfo(ctx, field)
 		},
@@ -6427,7 +6407,7 @@ func (ec *executionContext) fieldContext_NotificationConnection_pageInfo(_ conte
 	return fc, nil
 }
 
-func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *crm.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -6436,7 +6416,7 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 			return ec.fieldContext_PageInfo_endCursor(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.EndCursor, nil
+			return obj.EndCursor(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -6447,10 +6427,10 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 	)
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+	return graphql.NewScalarFieldContext("PageInfo", field, true, false, "String")
 }
 
-func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
+func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *crm.PageInfo) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -7615,8 +7595,8 @@ func (ec *executionContext) _User_loginEvents(ctx context.Context, field graphql
 			return ec.Resolvers.User().LoginEvents(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *crm.LoginEventPage) graphql.Marshaler {
-			return ec.marshalNLoginEventConnection2ᚖswitchboardᚋcrmᚐLoginEventPage(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Page[crm.LoginEvent]) graphql.Marshaler {
+			return ec.marshalNLoginEventConnection2ᚖswitchboardᚋcrmᚐPage(ctx, selections, v)
 		},
 		true,
 		true,
@@ -9618,7 +9598,7 @@ func (ec *executionContext) _AccountSummary(ctx context.Context, sel ast.Selecti
 
 var activityConnectionImplementors = []string{"ActivityConnection"}
 
-func (ec *executionContext) _ActivityConnection(ctx context.Context, sel ast.SelectionSet, obj *crm.ActivityPage) graphql.Marshaler {
+func (ec *executionContext) _ActivityConnection(ctx context.Context, sel ast.SelectionSet, obj *crm.Page[crm.ActivityEntry]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, activityConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -9628,17 +9608,15 @@ func (ec *executionContext) _ActivityConnection(ctx context.Context, sel ast.Sel
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ActivityConnection")
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ActivityConnection_nodes(ctx, field, obj)
-				})
+			out.Values[i] = ec._ActivityConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "pageInfo":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._ActivityConnection_pageInfo(ctx, field, obj)
-				})
+			out.Values[i] = ec._ActivityConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10005,7 +9983,7 @@ func (ec *executionContext) _LoginEvent(ctx context.Context, sel ast.SelectionSe
 
 var loginEventConnectionImplementors = []string{"LoginEventConnection"}
 
-func (ec *executionContext) _LoginEventConnection(ctx context.Context, sel ast.SelectionSet, obj *crm.LoginEventPage) graphql.Marshaler {
+func (ec *executionContext) _LoginEventConnection(ctx context.Context, sel ast.SelectionSet, obj *crm.Page[crm.LoginEvent]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, loginEventConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -10015,17 +9993,15 @@ func (ec *executionContext) _LoginEventConnection(ctx context.Context, sel ast.S
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("LoginEventConnection")
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._LoginEventConnection_nodes(ctx, field, obj)
-				})
+			out.Values[i] = ec._LoginEventConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "pageInfo":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._LoginEventConnection_pageInfo(ctx, field, obj)
-				})
+			out.Values[i] = ec._LoginEventConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10119,7 +10095,7 @@ func (ec *executionContext) _Member(ctx context.Context, sel ast.SelectionSet, o
 
 var memberConnectionImplementors = []string{"MemberConnection"}
 
-func (ec *executionContext) _MemberConnection(ctx context.Context, sel ast.SelectionSet, obj *crm.MemberPage) graphql.Marshaler {
+func (ec *executionContext) _MemberConnection(ctx context.Context, sel ast.SelectionSet, obj *crm.Page[crm.Member]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, memberConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -10129,17 +10105,15 @@ func (ec *executionContext) _MemberConnection(ctx context.Context, sel ast.Selec
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemberConnection")
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._MemberConnection_nodes(ctx, field, obj)
-				})
+			out.Values[i] = ec._MemberConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "pageInfo":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._MemberConnection_pageInfo(ctx, field, obj)
-				})
+			out.Values[i] = ec._MemberConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10436,7 +10410,7 @@ func (ec *executionContext) _Notification(ctx context.Context, sel ast.Selection
 
 var notificationConnectionImplementors = []string{"NotificationConnection"}
 
-func (ec *executionContext) _NotificationConnection(ctx context.Context, sel ast.SelectionSet, obj *crm.NotificationPage) graphql.Marshaler {
+func (ec *executionContext) _NotificationConnection(ctx context.Context, sel ast.SelectionSet, obj *crm.Page[crm.Notification]) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, notificationConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -10446,17 +10420,15 @@ func (ec *executionContext) _NotificationConnection(ctx context.Context, sel ast
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("NotificationConnection")
 		case "nodes":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._NotificationConnection_nodes(ctx, field, obj)
-				})
+			out.Values[i] = ec._NotificationConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "pageInfo":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._NotificationConnection_pageInfo(ctx, field, obj)
-				})
+			out.Values[i] = ec._NotificationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10476,7 +10448,7 @@ func (ec *executionContext) _NotificationConnection(ctx context.Context, sel ast
 
 var pageInfoImplementors = []string{"PageInfo"}
 
-func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *model.PageInfo) graphql.Marshaler {
+func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet, obj *crm.PageInfo) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -11506,7 +11478,7 @@ func (ec *executionContext) marshalNAction2switchboardᚋcrmᚐAction(ctx contex
 	return res
 }
 
-func (ec *executionContext) marshalNActivityConnection2ᚖswitchboardᚋcrmᚐActivityPage(ctx context.Context, sel ast.SelectionSet, v *crm.ActivityPage) graphql.Marshaler {
+func (ec *executionContext) marshalNActivityConnection2ᚖswitchboardᚋcrmᚐPage(ctx context.Context, sel ast.SelectionSet, v *crm.Page[crm.ActivityEntry]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "ActivityConnection!")
 		return graphql.Null
@@ -11718,7 +11690,7 @@ func (ec *executionContext) marshalNLoginEvent2ᚕswitchboardᚋcrmᚐLoginEvent
 	return ret
 }
 
-func (ec *executionContext) marshalNLoginEventConnection2ᚖswitchboardᚋcrmᚐLoginEventPage(ctx context.Context, sel ast.SelectionSet, v *crm.LoginEventPage) graphql.Marshaler {
+func (ec *executionContext) marshalNLoginEventConnection2ᚖswitchboardᚋcrmᚐPage(ctx context.Context, sel ast.SelectionSet, v *crm.Page[crm.LoginEvent]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "LoginEventConnection!")
 		return graphql.Null
@@ -11774,7 +11746,7 @@ func (ec *executionContext) marshalNMember2ᚖswitchboardᚋcrmᚐMember(ctx con
 	return ec._Member(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNMemberConnection2ᚖswitchboardᚋcrmᚐMemberPage(ctx context.Context, sel ast.SelectionSet, v *crm.MemberPage) graphql.Marshaler {
+func (ec *executionContext) marshalNMemberConnection2ᚖswitchboardᚋcrmᚐPage(ctx context.Context, sel ast.SelectionSet, v *crm.Page[crm.Member]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "MemberConnection!")
 		return graphql.Null
@@ -11817,7 +11789,7 @@ func (ec *executionContext) marshalNNotification2ᚕswitchboardᚋcrmᚐNotifica
 	return ret
 }
 
-func (ec *executionContext) marshalNNotificationConnection2ᚖswitchboardᚋcrmᚐNotificationPage(ctx context.Context, sel ast.SelectionSet, v *crm.NotificationPage) graphql.Marshaler {
+func (ec *executionContext) marshalNNotificationConnection2ᚖswitchboardᚋcrmᚐPage(ctx context.Context, sel ast.SelectionSet, v *crm.Page[crm.Notification]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "NotificationConnection!")
 		return graphql.Null
@@ -11825,12 +11797,8 @@ func (ec *executionContext) marshalNNotificationConnection2ᚖswitchboardᚋcrm�
 	return ec._NotificationConnection(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNPageInfo2ᚖswitchboardᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "PageInfo!")
-		return graphql.Null
-	}
-	return ec._PageInfo(ctx, sel, v)
+func (ec *executionContext) marshalNPageInfo2switchboardᚋcrmᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v crm.PageInfo) graphql.Marshaler {
+	return ec._PageInfo(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNPermission2switchboardᚋcrmᚐPermission(ctx context.Context, sel ast.SelectionSet, v crm.Permission) graphql.Marshaler {

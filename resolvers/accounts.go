@@ -53,11 +53,8 @@ func (r *Resolver) actor(ctx context.Context, explicit uuid.UUID) (crm.Actor, er
 type accountResolver struct{ *Resolver }
 type roleResolver struct{ *Resolver }
 type memberResolver struct{ *Resolver }
-type memberConnectionResolver struct{ *Resolver }
 type activityEntryResolver struct{ *Resolver }
-type activityConnectionResolver struct{ *Resolver }
 type notificationResolver struct{ *Resolver }
-type notificationConnectionResolver struct{ *Resolver }
 
 // Account returns the Account field resolvers.
 func (r *Resolver) Account() graph.AccountResolver { return &accountResolver{r} }
@@ -68,26 +65,11 @@ func (r *Resolver) Role() graph.RoleResolver { return &roleResolver{r} }
 // Member returns the Member field resolvers.
 func (r *Resolver) Member() graph.MemberResolver { return &memberResolver{r} }
 
-// MemberConnection returns the MemberConnection field resolvers.
-func (r *Resolver) MemberConnection() graph.MemberConnectionResolver {
-	return &memberConnectionResolver{r}
-}
-
 // ActivityEntry returns the ActivityEntry field resolvers.
 func (r *Resolver) ActivityEntry() graph.ActivityEntryResolver { return &activityEntryResolver{r} }
 
-// ActivityConnection returns the ActivityConnection field resolvers.
-func (r *Resolver) ActivityConnection() graph.ActivityConnectionResolver {
-	return &activityConnectionResolver{r}
-}
-
 // Notification returns the Notification field resolvers.
 func (r *Resolver) Notification() graph.NotificationResolver { return &notificationResolver{r} }
-
-// NotificationConnection returns the NotificationConnection field resolvers.
-func (r *Resolver) NotificationConnection() graph.NotificationConnectionResolver {
-	return &notificationConnectionResolver{r}
-}
 
 func idOrNil(id *uuid.UUID) uuid.UUID {
 	if id == nil {
@@ -262,14 +244,6 @@ func (r *memberResolver) Email(ctx context.Context, obj *crm.Member) (*string, e
 	return &obj.Email, nil
 }
 
-func (r *memberConnectionResolver) Nodes(ctx context.Context, obj *crm.MemberPage) ([]crm.Member, error) {
-	return obj.Members, nil
-}
-
-func (r *memberConnectionResolver) PageInfo(ctx context.Context, obj *crm.MemberPage) (*model.PageInfo, error) {
-	return pageInfo(obj.EndCursor, obj.HasNextPage), nil
-}
-
 func (r *activityEntryResolver) EntityID(ctx context.Context, obj *crm.ActivityEntry) (*uuid.UUID, error) {
 	if obj.EntityID == uuid.Nil {
 		return nil, nil
@@ -293,27 +267,11 @@ func (r *activityEntryResolver) Changes(ctx context.Context, obj *crm.ActivityEn
 	return string(b), err
 }
 
-func (r *activityConnectionResolver) Nodes(ctx context.Context, obj *crm.ActivityPage) ([]crm.ActivityEntry, error) {
-	return obj.Entries, nil
-}
-
-func (r *activityConnectionResolver) PageInfo(ctx context.Context, obj *crm.ActivityPage) (*model.PageInfo, error) {
-	return pageInfo(obj.EndCursor, obj.HasNextPage), nil
-}
-
 func (r *notificationResolver) SubjectID(ctx context.Context, obj *crm.Notification) (*uuid.UUID, error) {
 	if obj.SubjectID == uuid.Nil {
 		return nil, nil
 	}
 	return &obj.SubjectID, nil
-}
-
-func (r *notificationConnectionResolver) Nodes(ctx context.Context, obj *crm.NotificationPage) ([]crm.Notification, error) {
-	return obj.Notifications, nil
-}
-
-func (r *notificationConnectionResolver) PageInfo(ctx context.Context, obj *crm.NotificationPage) (*model.PageInfo, error) {
-	return pageInfo(obj.EndCursor, obj.HasNextPage), nil
 }
 
 // Mutations.

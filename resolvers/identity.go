@@ -20,8 +20,6 @@ type sessionResolver struct{ *Resolver }
 
 type loginEventResolver struct{ *Resolver }
 
-type loginEventConnectionResolver struct{ *Resolver }
-
 // Mutation returns the mutation resolvers.
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }
 
@@ -33,11 +31,6 @@ func (r *Resolver) Session() graph.SessionResolver { return &sessionResolver{r} 
 
 // LoginEvent returns the LoginEvent field resolvers.
 func (r *Resolver) LoginEvent() graph.LoginEventResolver { return &loginEventResolver{r} }
-
-// LoginEventConnection returns the LoginEventConnection field resolvers.
-func (r *Resolver) LoginEventConnection() graph.LoginEventConnectionResolver {
-	return &loginEventConnectionResolver{r}
-}
 
 // authPayload turns a sign-in result into its GraphQL shape and, over HTTP,
 // sets the session cookie.
@@ -225,22 +218,6 @@ func (r *loginEventResolver) SessionID(ctx context.Context, obj *crm.LoginEvent)
 		return nil, nil
 	}
 	return &obj.SessionID, nil
-}
-
-func (r *loginEventConnectionResolver) Nodes(ctx context.Context, obj *crm.LoginEventPage) ([]crm.LoginEvent, error) {
-	return obj.Events, nil
-}
-
-func (r *loginEventConnectionResolver) PageInfo(ctx context.Context, obj *crm.LoginEventPage) (*model.PageInfo, error) {
-	return pageInfo(obj.EndCursor, obj.HasNextPage), nil
-}
-
-func pageInfo(endCursor string, hasNext bool) *model.PageInfo {
-	out := &model.PageInfo{HasNextPage: hasNext}
-	if endCursor != "" {
-		out.EndCursor = &endCursor
-	}
-	return out
 }
 
 // SessionEvents delivers the end of this connection's session. It watches

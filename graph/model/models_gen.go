@@ -83,13 +83,6 @@ type LoginInput struct {
 type Mutation struct {
 }
 
-// A page of a list, newest first.
-type PageInfo struct {
-	// Pass as `after` to get the next page.
-	EndCursor   *string `json:"endCursor,omitempty"`
-	HasNextPage bool    `json:"hasNextPage"`
-}
-
 type PermissionInput struct {
 	Entity crm.Entity `json:"entity"`
 	Action crm.Action `json:"action"`
