@@ -28,16 +28,7 @@ const (
 	Billing   Entity = "BILLING"
 )
 
-// Entities lists every entity, in matrix order.
-var Entities = []Entity{Contacts, Companies, Deals, Tasks, Notes, Groups, Campaigns, Templates, Mail, Members, Settings, Billing}
-
-// recordEntities are the CRM records, which have owners.
-var recordEntities = []Entity{Contacts, Companies, Deals, Tasks, Notes, Groups, Campaigns, Templates, Mail}
-
-// HasOwner reports whether records of e belong to a member, so that OWN
-// means something for it. Members are "owned" by themselves; settings and
-// billing belong to the account.
-func (e Entity) HasOwner() bool { return e != Settings && e != Billing }
+// The entities are declared in one place, the registry (entities.go).
 
 // Action is what one does to an entity.
 type Action string
@@ -143,16 +134,6 @@ func NewMatrix(perms []Permission) (Matrix, error) {
 		m[p.Entity][p.Action] = p.Scope
 	}
 	return m, nil
-}
-
-// HideableFields are the fields a role may hide, by entity. Hidden fields
-// resolve to null, are left out of filters, sorting and search, and
-// cannot be written.
-var HideableFields = map[Entity][]string{
-	Contacts:  {"email", "phone", "address"},
-	Companies: {"revenue", "phone", "address"},
-	Deals:     {"amount", "probability", "expectedCloseDate"},
-	Members:   {"email", "lastSeenAt"},
 }
 
 // FieldName is "entity.field" in lower case, as roles store it.
@@ -267,7 +248,7 @@ func (r BuiltInRole) define() Role {
 	case RoleManager:
 		// All records; sees the team; no settings or billing.
 		name = "Manager"
-		fill(m, recordEntities, Actions, ScopeAll)
+		fill(m, recordEntities(), Actions, ScopeAll)
 		fill(m, []Entity{Members}, []Action{View}, ScopeAll)
 	case RoleSalesRep:
 		// Own deals, tasks, notes and mail; all contacts and companies,

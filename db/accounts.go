@@ -72,14 +72,18 @@ var (
 
 // NewAccountServices returns the account services on d.
 func NewAccountServices(d *DB, cfg AccountConfig) AccountServices {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	core := &accountCore{db: d, cfg: cfg}
+	core := newAccountCore(d, cfg)
 	return AccountServices{
 		Accounts: &AccountService{core}, Members: &MemberService{core}, Roles: &RoleService{core},
 		Invitations: &InvitationService{core}, Protections: &ProtectionService{core}, Audit: &AuditService{core},
 	}
+}
+
+func newAccountCore(d *DB, cfg AccountConfig) *accountCore {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &accountCore{db: d, cfg: cfg}
 }
 
 // recentSignIn is how fresh a sign-in must be for the most sensitive

@@ -242,6 +242,13 @@ func (tx *Tx) Select(ctx context.Context, dest any, query string, args ...any) e
 	return sqlx.SelectContext(context.WithoutCancel(ctx), tx.q, dest, query, args...)
 }
 
+// Query runs a statement and returns its rows, for readers that scan them
+// themselves.
+func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	tx.db.statements.Add(1)
+	return tx.q.QueryContext(context.WithoutCancel(ctx), query, args...)
+}
+
 // Exec runs a statement.
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	tx.db.statements.Add(1)

@@ -50,6 +50,7 @@ type fixture struct {
 	mail  *mailbox
 	ident *db.IdentityService
 	db.AccountServices
+	records crm.Records
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -68,11 +69,11 @@ func newFixture(t *testing.T) *fixture {
 		Policy:    testPolicy(),
 		Outbox:    mail,
 	})
+	cfg := db.AccountConfig{PublicURL: "https://switchboard.test", Policy: testPolicy(), Outbox: mail, Identity: ident}
 	return &fixture{
 		t: t, ctx: t.Context(), d: d, raw: raw, clock: clock, mail: mail, ident: ident,
-		AccountServices: db.NewAccountServices(d, db.AccountConfig{
-			PublicURL: "https://switchboard.test", Policy: testPolicy(), Outbox: mail, Identity: ident,
-		}),
+		AccountServices: db.NewAccountServices(d, cfg),
+		records:         db.NewRecordServices(d, cfg),
 	}
 }
 
