@@ -114,13 +114,15 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 		Outbox:    queue,
 		Logger:    logger,
 	})
-	accounts := db.NewAccountServices(database, db.AccountConfig{
+	accountConfig := db.AccountConfig{
 		PublicURL: cfg.PublicURL,
 		Policy:    policy,
 		Outbox:    queue,
 		Identity:  identity,
 		Logger:    logger,
-	})
+	}
+	accounts := db.NewAccountServices(database, accountConfig)
+	records := db.NewRecordServices(database, accountConfig)
 	bus := pgbus.New(opts.DatabaseURL, logger)
 	clock := opts.Clock
 	if clock == nil {
@@ -138,6 +140,7 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 		Invitations: accounts.Invitations,
 		Protections: accounts.Protections,
 		Audit:       accounts.Audit,
+		Records:     records,
 		Access:      accounts.Accounts,
 		Operations:  database,
 		Bus:         bus,

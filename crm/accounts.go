@@ -351,6 +351,10 @@ type MemberService interface {
 	Members(ctx context.Context, a Actor, f MemberFilter, page PageArgs) (*MemberPage, error)
 	// Member returns one member. Errors: NOT_FOUND, FORBIDDEN.
 	Member(ctx context.Context, a Actor, userID uuid.UUID) (*Member, error)
+	// LoadMembers returns the members with userIDs the actor may see (their
+	// removed ones too: a record's owner or author may have left), in the
+	// order of userIDs, nil for the others. Errors: FORBIDDEN.
+	LoadMembers(ctx context.Context, a Actor, userIDs []uuid.UUID) ([]*Member, error)
 	// UpdateMember changes a member's role or name (members EDIT). The
 	// policy is crm.Grant.MayActOn and MayGrant. Errors: NOT_FOUND,
 	// FORBIDDEN, BAD_USER_INPUT, CONFLICT (the last owner).

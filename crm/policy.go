@@ -317,8 +317,16 @@ func (g Grant) Hidden(e Entity, field string) bool {
 // fields the role hides.
 func (g Grant) VisibleChanges(e Entity, changes map[string]Change) map[string]Change {
 	out := make(map[string]Change, len(changes))
+	t := e.Info()
 	for field, c := range changes {
-		if !g.Hidden(e, field) {
+		hidden := g.Hidden(e, field)
+		if t != nil && t.Record != nil {
+			// A record's changes are keyed by its fields' names, which
+			// the fields' Hide declares hidden (a mail's addresses by
+			// contacts.email).
+			hidden = t.Record.Hides(g, field)
+		}
+		if !hidden {
 			out[field] = c
 		}
 	}

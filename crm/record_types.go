@@ -17,12 +17,12 @@ type Contact struct {
 	RecordMeta
 	FirstName *string        `db:"first_name"`
 	LastName  *string        `db:"last_name"`
-	Emails    EmailAddresses `db:"emails"`
-	Phones    Phones         `db:"phones"`
+	Emails    []EmailAddress `db:"emails"`
+	Phones    []Phone        `db:"phones"`
 	CompanyID *uuid.UUID     `db:"company_id"`
-	Title     *string        `db:"title"`
+	JobTitle  *string        `db:"job_title"`
 	Address   *Address       `db:"address"`
-	Tags      Tags           `db:"tags"`
+	Tags      []string       `db:"tags"`
 }
 
 var contactType = &RecordType{
@@ -34,7 +34,7 @@ var contactType = &RecordType{
 		{Name: "emails", Kind: KindEmails, Max: 10, Hide: "contacts.email", Search: SearchEmail},
 		{Name: "phones", Kind: KindPhones, Max: 10, Hide: "contacts.phone", Search: SearchPhone},
 		{Name: "companyId", Kind: KindRef, Ref: Companies},
-		{Name: "title", Kind: KindText, Search: SearchWords},
+		{Name: "jobTitle", Kind: KindText, Search: SearchWords},
 		{Name: "address", Kind: KindAddress, Hide: "contacts.address", Search: SearchWords},
 		{Name: "tags", Kind: KindTags, Search: SearchWords},
 	},
@@ -75,6 +75,9 @@ var companyType = &RecordType{
 	Filters: []Filter{{Name: "domain", Field: "domain", Op: FilterEquals}},
 }
 
+// DealStage is where a deal stands.
+type DealStage string
+
 // DealStages are a deal's stages, in the order a deal goes through them.
 var DealStages = []string{"LEAD", "QUALIFIED", "PROPOSAL", "NEGOTIATION", "WON", "LOST"}
 
@@ -85,7 +88,7 @@ type Deal struct {
 	Amount            *Decimal   `db:"amount"`
 	Currency          *string    `db:"currency"`
 	Probability       *int       `db:"probability"`
-	Stage             string     `db:"stage"`
+	Stage             DealStage  `db:"stage"`
 	ExpectedCloseDate *Date      `db:"expected_close_date"`
 	CompanyID         *uuid.UUID `db:"company_id"`
 }
@@ -158,10 +161,10 @@ var taskType = &RecordType{
 // Note is text about a record, which may mention members.
 type Note struct {
 	RecordMeta
-	Body        string    `db:"body"`
-	SubjectType Entity    `db:"subject_type"`
-	SubjectID   uuid.UUID `db:"subject_id"`
-	MentionIDs  IDs       `db:"mention_ids"`
+	Body       string      `db:"body"`
+	AboutType  Entity      `db:"about_type"`
+	AboutID    uuid.UUID   `db:"about_id"`
+	MentionIDs []uuid.UUID `db:"mention_ids"`
 }
 
 var noteType = &RecordType{
@@ -169,14 +172,14 @@ var noteType = &RecordType{
 	Entity: Notes, Noun: "note", Table: "notes",
 	Fields: []Field{
 		{Name: "body", Kind: KindLongText, Max: MaxNoteBodyLen, Required: true, Search: SearchWords},
-		{Name: "subject", Kind: KindSubject, Required: true,
+		{Name: "about", Kind: KindSubject, Required: true,
 			Subjects: []Entity{Contacts, Companies, Deals, Tasks, Groups, Campaigns, Templates, Mail}},
 		{Name: "mentionIds", Kind: KindMembers, Max: 50},
 	},
 	Title:   []string{"body"},
 	Default: Order{Field: "CREATED", Direction: Descending},
 	Filters: []Filter{
-		{Name: "subjectId", Field: "subject", Op: FilterEquals},
+		{Name: "aboutId", Field: "about", Op: FilterEquals},
 		{Name: "mentionId", Field: "mentionIds", Op: FilterHas},
 	},
 }
@@ -223,17 +226,20 @@ var templateType = &RecordType{
 	Default: Order{Field: "NAME", Direction: Ascending},
 }
 
-// CampaignStatuses: a campaign is a draft, scheduled or sent. Sending (and
-// so SENT) comes with user connections.
+// CampaignStatus is where a campaign stands.
+type CampaignStatus string
+
+// CampaignStatuses a client may set: a campaign is a draft or scheduled.
+// Sending (and so SENT) comes with user connections.
 var CampaignStatuses = []string{"DRAFT", "SCHEDULED"}
 
 // Campaign is a template sent to groups.
 type Campaign struct {
 	RecordMeta
-	Name        string     `db:"name"`
-	Status      string     `db:"status"`
-	TemplateID  *uuid.UUID `db:"template_id"`
-	ScheduledAt *time.Time `db:"scheduled_at"`
+	Name        string         `db:"name"`
+	Status      CampaignStatus `db:"status"`
+	TemplateID  *uuid.UUID     `db:"template_id"`
+	ScheduledAt *time.Time     `db:"scheduled_at"`
 }
 
 var campaignType = &RecordType{
@@ -255,7 +261,10 @@ var campaignType = &RecordType{
 	},
 }
 
-// MailDirections: whether the account's side received or sent a mail.
+// MailDirection says whether the account's side received or sent a mail.
+type MailDirection string
+
+// MailDirections are the directions.
 var MailDirections = []string{"INBOUND", "OUTBOUND"}
 
 // MailMessage is a mail in the CRM's store: logged by hand (logMail) or,
@@ -264,18 +273,18 @@ var MailDirections = []string{"INBOUND", "OUTBOUND"}
 // links to mail already there.
 type MailMessage struct {
 	RecordMeta
-	MessageID     *string   `db:"message_id"`
-	ThreadID      *string   `db:"thread_id"`
-	From          Mailbox   `db:"from_address"`
-	To            Mailboxes `db:"to_addresses"`
-	Cc            Mailboxes `db:"cc_addresses"`
-	Bcc           Mailboxes `db:"bcc_addresses"`
-	Subject       *string   `db:"subject"`
-	Snippet       *string   `db:"snippet"`
-	BodyText      *string   `db:"body_text"`
-	SentAt        time.Time `db:"sent_at"`
-	Direction     string    `db:"direction"`
-	BodyTruncated bool      `db:"body_truncated"`
+	MessageID     *string       `db:"message_id"`
+	ThreadID      *string       `db:"thread_id"`
+	From          Mailbox       `db:"from_address"`
+	To            Mailboxes     `db:"to_addresses"`
+	Cc            Mailboxes     `db:"cc_addresses"`
+	Bcc           Mailboxes     `db:"bcc_addresses"`
+	Subject       *string       `db:"subject"`
+	Snippet       *string       `db:"snippet"`
+	BodyText      *string       `db:"body_text"`
+	SentAt        time.Time     `db:"sent_at"`
+	Direction     MailDirection `db:"direction"`
+	BodyTruncated bool          `db:"body_truncated"`
 }
 
 var mailType = &RecordType{
@@ -310,3 +319,47 @@ var mailType = &RecordType{
 		{Name: "sentBefore", Field: "sentAt", Op: FilterBefore},
 	},
 }
+
+// AnyRecord is a record of any type: what the API's unions of records
+// (a task's related record, a timeline, search hits) hold.
+type AnyRecord interface{ RecordEntity() Entity }
+
+// RecordEntity implements AnyRecord.
+func (Contact) RecordEntity() Entity { return Contacts }
+
+// RecordEntity implements AnyRecord.
+func (Company) RecordEntity() Entity { return Companies }
+
+// RecordEntity implements AnyRecord.
+func (Deal) RecordEntity() Entity { return Deals }
+
+// RecordEntity implements AnyRecord.
+func (Task) RecordEntity() Entity { return Tasks }
+
+// RecordEntity implements AnyRecord.
+func (Note) RecordEntity() Entity { return Notes }
+
+// RecordEntity implements AnyRecord.
+func (Group) RecordEntity() Entity { return Groups }
+
+// RecordEntity implements AnyRecord.
+func (Template) RecordEntity() Entity { return Templates }
+
+// RecordEntity implements AnyRecord.
+func (Campaign) RecordEntity() Entity { return Campaigns }
+
+// RecordEntity implements AnyRecord.
+func (MailMessage) RecordEntity() Entity { return Mail }
+
+// Pages of records.
+type (
+	ContactPage     = Page[Contact]
+	CompanyPage     = Page[Company]
+	DealPage        = Page[Deal]
+	TaskPage        = Page[Task]
+	NotePage        = Page[Note]
+	GroupPage       = Page[Group]
+	TemplatePage    = Page[Template]
+	CampaignPage    = Page[Campaign]
+	MailMessagePage = Page[MailMessage]
+)

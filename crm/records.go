@@ -2,7 +2,6 @@ package crm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -158,9 +157,12 @@ const (
 	Descending Direction = "DESC"
 )
 
+// OrderField names an order of a record type (OrderKey.Name).
+type OrderField string
+
 // Order is how a list is sorted: a key of its type and a direction.
 type Order struct {
-	Field     string
+	Field     OrderField
 	Direction Direction
 }
 
@@ -175,13 +177,13 @@ type FilterOp int
 
 // Filter operations.
 const (
-	FilterEquals FilterOp = iota // the field is the value
-	FilterHas                    // a list field (tags, links, members) holds the value
-	FilterFrom                   // the field is at or after the value
-	FilterBefore                 // the field is before the value
-	FilterText                   // the record's visible text contains the value
-	FilterLinkedBy               // the record is in the Link list of the record with the value's id (a contact in a group)
-	FilterParticipant            // a mail message whose participants include an address of the contact with the value's id
+	FilterEquals      FilterOp = iota // the field is the value
+	FilterHas                         // a list field (tags, links, members) holds the value
+	FilterFrom                        // the field is at or after the value
+	FilterBefore                      // the field is before the value
+	FilterText                        // the record's visible text contains the value
+	FilterLinkedBy                    // the record is in the Link list of the record with the value's id (a contact in a group)
+	FilterParticipant                 // a mail message whose participants include an address of the contact with the value's id
 )
 
 // Filter is one key of a list's filter input.
@@ -218,7 +220,12 @@ const (
 	MaxMailBodyLen  = 256000 // a mail's text body, in bytes
 	MaxNoteBodyLen  = 20000  // a note's body, in bytes
 	MaxTemplateBody = 100000 // a template's body, in bytes
+	MaxMailContacts = 50     // contacts shown as a mail's participants
 )
+
+// TenantID is the record's account: what hidden fields under it are judged
+// by (resolvers.AccountScoped).
+func (m *RecordMeta) TenantID() uuid.UUID { return m.AccountID }
 
 // RecordMeta is what every record has besides its fields.
 type RecordMeta struct {
@@ -330,7 +337,7 @@ func (t *RecordType) check() error {
 			}
 		}
 	}
-	if !slices.ContainsFunc(t.OrderKeys(), func(o OrderKey) bool { return o.Name == t.Default.Field }) {
+	if !slices.ContainsFunc(t.OrderKeys(), func(o OrderKey) bool { return o.Name == string(t.Default.Field) }) {
 		return fmt.Errorf("default order %q is not one of its orders", t.Default.Field)
 	}
 	for _, f := range t.Filters {
@@ -767,19 +774,6 @@ type ListQuery struct {
 	// Order is nil for the type's default.
 	Order *Order
 	Page  PageArgs
-}
-
-// scanJSON reads a JSON column into dst.
-func scanJSON(dst any, src any) error {
-	switch b := src.(type) {
-	case nil:
-		return nil
-	case []byte:
-		return json.Unmarshal(b, dst)
-	case string:
-		return json.Unmarshal([]byte(b), dst)
-	}
-	return fmt.Errorf("cannot read %T as JSON", src)
 }
 
 // Records are the stores of every record type, and what relates records

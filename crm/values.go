@@ -10,8 +10,7 @@ import (
 	"golang.org/x/net/idna"
 )
 
-// The values record fields hold. Those stored as JSON read themselves from
-// it (Scan), so records scan straight into their types.
+// The values record fields hold.
 
 // Decimal is an amount with at most two decimal places, kept as its
 // canonical text ("1250.5" is "1250.50") so that no amount goes through a
@@ -49,29 +48,6 @@ func (d Decimal) Float() float64 {
 	return f
 }
 
-// Scan reads a numeric column.
-func (d *Decimal) Scan(src any) error {
-	var s string
-	switch v := src.(type) {
-	case []byte:
-		s = string(v)
-	case string:
-		s = v
-	case float64:
-		s = strconv.FormatFloat(v, 'f', 2, 64)
-	case int64:
-		s = strconv.FormatInt(v, 10)
-	default:
-		return fmt.Errorf("cannot read %T as an amount", src)
-	}
-	p, err := ParseDecimal(s)
-	if err != nil {
-		return err
-	}
-	*d = p
-	return nil
-}
-
 func allDigits(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
 }
@@ -88,24 +64,6 @@ func ParseDate(s string) (Date, error) {
 	return Date(t.Format(time.DateOnly)), nil
 }
 
-// Scan reads a date column.
-func (d *Date) Scan(src any) error {
-	switch v := src.(type) {
-	case time.Time:
-		*d = Date(v.Format(time.DateOnly))
-		return nil
-	case []byte:
-		p, err := ParseDate(string(v))
-		*d = p
-		return err
-	case string:
-		p, err := ParseDate(v)
-		*d = p
-		return err
-	}
-	return fmt.Errorf("cannot read %T as a date", src)
-}
-
 // EmailAddress is one of a contact's addresses.
 type EmailAddress struct {
 	Address string `json:"address"`
@@ -115,9 +73,6 @@ type EmailAddress struct {
 
 // EmailAddresses are a contact's addresses, the primary one first.
 type EmailAddresses []EmailAddress
-
-// Scan reads the JSON column.
-func (e *EmailAddresses) Scan(src any) error { return scanJSON(e, src) }
 
 // Primary is the primary address, or "".
 func (e EmailAddresses) Primary() string {
@@ -183,9 +138,6 @@ type Phone struct {
 // Phones are a record's phone numbers.
 type Phones []Phone
 
-// Scan reads the JSON column.
-func (p *Phones) Scan(src any) error { return scanJSON(p, src) }
-
 // PhoneDigits is a number's digits, what search compares: "+49 30
 // 1234-567" is "49301234567".
 func PhoneDigits(s string) string {
@@ -246,9 +198,6 @@ type Address struct {
 	Country    string `json:"country,omitempty"`
 }
 
-// Scan reads the JSON column.
-func (a *Address) Scan(src any) error { return scanJSON(a, src) }
-
 // Text is the address on one line.
 func (a Address) Text() string {
 	var parts []string
@@ -279,9 +228,6 @@ func checkAddress(path string, a Address) (any, error) {
 // Tags are a record's labels, each once (compared without case).
 type Tags []string
 
-// Scan reads the JSON column.
-func (t *Tags) Scan(src any) error { return scanJSON(t, src) }
-
 func checkTags(path string, list []string, max int) (any, error) {
 	if len(list) > max {
 		return nil, InvalidInput(path, "has at most %d tags", max)
@@ -308,23 +254,14 @@ func checkTags(path string, list []string, max int) (any, error) {
 // IDs are record or member ids kept in a JSON column (mentions).
 type IDs []uuid.UUID
 
-// Scan reads the JSON column.
-func (ids *IDs) Scan(src any) error { return scanJSON(ids, src) }
-
 // Mailbox is one address of a mail message, with its display name.
 type Mailbox struct {
 	Address string `json:"address"`
 	Name    string `json:"name,omitempty"`
 }
 
-// Scan reads the JSON column.
-func (m *Mailbox) Scan(src any) error { return scanJSON(m, src) }
-
 // Mailboxes are a mail message's addresses of one kind (to, cc, bcc).
 type Mailboxes []Mailbox
-
-// Scan reads the JSON column.
-func (m *Mailboxes) Scan(src any) error { return scanJSON(m, src) }
 
 // checkMailbox checks an address of a mail message. Mail comes from
 // anywhere, so an address is taken as written, only bounded and checked for

@@ -175,6 +175,42 @@ func (s *MemberService) Member(ctx context.Context, a crm.Actor, userID uuid.UUI
 	return &out, nil
 }
 
+// LoadMembers implements crm.MemberService.
+func (s *MemberService) LoadMembers(ctx context.Context, a crm.Actor, userIDs []uuid.UUID) ([]*crm.Member, error) {
+	out := make([]*crm.Member, len(userIDs))
+	err := s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
+		q := &query{}
+		switch e.grant.Role.Matrix.Scope(crm.Members, crm.View) {
+		case crm.ScopeNone:
+			return e.grant.Require(crm.Members, crm.View, uuid.Nil)
+		case crm.ScopeOwn:
+			q.where("m.user_id = %s", q.arg(e.userID()))
+		}
+		q.where("m.account_id = %s", q.arg(e.account.ID))
+		q.where("m.user_id = ANY(%s)", q.arg(pq.Array(userIDs)))
+		var rows []memberView
+		if err := tx.Select(ctx, &rows, memberViewSelectUnseen+q.clause(), q.args...); err != nil {
+			return fmt.Errorf("load members: %w", err)
+		}
+		byID := map[uuid.UUID]*crm.Member{}
+		for i := range rows {
+			m, err := rows[i].member(e.grant, tx.Now)
+			if err != nil {
+				return err
+			}
+			byID[m.UserID] = &m
+		}
+		for i, id := range userIDs {
+			out[i] = byID[id]
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // loadMember reads a member of the account in scope; a removed one (or one
 // of another account) is NOT_FOUND. lock holds the row for a change.
 func loadMember(ctx context.Context, tx *Tx, accountID, userID uuid.UUID, lock bool) (*memberView, error) {

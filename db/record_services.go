@@ -68,7 +68,7 @@ func (r *relations) Timeline(ctx context.Context, a crm.Actor, contactID uuid.UU
 		var parts []string
 		if own, ok := ownClause(q, e, crm.Notes, "n"); ok {
 			parts = append(parts, "SELECT 'NOTES' AS entity, n.id, n.created_at AS at FROM notes n WHERE n.account_id = "+account+
-				" AND n.subject_type = 'CONTACTS' AND n.subject_id = "+contact+own)
+				" AND n.about_type = 'CONTACTS' AND n.about_id = "+contact+own)
 		}
 		if own, ok := ownClause(q, e, crm.Tasks, "t"); ok {
 			parts = append(parts, "SELECT 'TASKS', t.id, t.created_at FROM tasks t WHERE t.account_id = "+account+
@@ -137,10 +137,11 @@ func (r *relations) MailContacts(ctx context.Context, a crm.Actor, mailIDs []uui
 			MailID    uuid.UUID `db:"mail_id"`
 			ContactID uuid.UUID `db:"contact_id"`
 		}
-		if err := tx.Select(ctx, &rows, "SELECT m.id AS mail_id, c.id AS contact_id FROM mail_messages m"+
+		if err := tx.Select(ctx, &rows, "SELECT mail_id, contact_id FROM (SELECT m.id AS mail_id, c.id AS contact_id,"+
+			" row_number() OVER (PARTITION BY m.id ORDER BY c.id) AS n FROM mail_messages m"+
 			" JOIN contacts c ON c.account_id = m.account_id AND c.email_keys && m.address_keys"+
 			" WHERE m.account_id = "+account+" AND m.id = ANY("+q.arg(pq.Array(mailIDs))+")"+ownMail+ownContacts+
-			" ORDER BY m.id, c.id", q.args...); err != nil {
+			") x WHERE n <= "+q.arg(crm.MaxMailContacts)+" ORDER BY mail_id, contact_id", q.args...); err != nil {
 			return fmt.Errorf("mail contacts: %w", err)
 		}
 		byMail := map[uuid.UUID][]uuid.UUID{}

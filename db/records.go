@@ -34,8 +34,10 @@ type recordPtr[T any] interface {
 type Records[T any, P recordPtr[T]] struct {
 	core *accountCore
 	t    *crm.RecordType
-	// columns are the columns a record is read from, in select order.
+	// columns are the columns a record is read from, in select order, and
+	// kinds how each is stored.
 	columns []string
+	kinds   []crm.FieldKind
 	selects string
 }
 
@@ -45,9 +47,12 @@ var _ crm.RecordStore[crm.Contact] = (*Records[crm.Contact, *crm.Contact])(nil)
 var metaColumns = []string{"account_id", "id", "owner_id", "created_at", "created_by", "updated_at", "updated_by"}
 
 func newRecords[T any, P recordPtr[T]](core *accountCore, t *crm.RecordType) *Records[T, P] {
-	s := &Records[T, P]{core: core, t: t, columns: slices.Clone(metaColumns)}
+	s := &Records[T, P]{core: core, t: t, columns: slices.Clone(metaColumns), kinds: make([]crm.FieldKind, len(metaColumns))}
 	for i := range t.Fields {
-		s.columns = append(s.columns, t.Fields[i].Columns()...)
+		for _, c := range t.Fields[i].Columns() {
+			s.columns = append(s.columns, c)
+			s.kinds = append(s.kinds, t.Fields[i].Kind)
+		}
 	}
 	quoted := make([]string, len(s.columns))
 	for i, c := range s.columns {
@@ -73,8 +78,8 @@ func (s *Records[T, P]) scanRecords(rows *sql.Rows, cursors *[]string) ([]T, err
 		var rec T
 		v := reflect.ValueOf(&rec).Elem()
 		dest := make([]any, 0, len(s.columns)+1)
-		for _, c := range s.columns {
-			dest = append(dest, v.FieldByIndex(index[c]).Addr().Interface())
+		for i, c := range s.columns {
+			dest = append(dest, scanTarget(s.kinds[i], v.FieldByIndex(index[c])))
 		}
 		var cursor string
 		if cursors != nil {
@@ -92,6 +97,59 @@ func (s *Records[T, P]) scanRecords(rows *sql.Rows, cursors *[]string) ([]T, err
 		return nil, fmt.Errorf("read %s: %w", s.t.Table, err)
 	}
 	return out, nil
+}
+
+// scanTarget is where a column's value goes: the struct field, through a
+// reader of its stored form for JSON and dates.
+func scanTarget(kind crm.FieldKind, field reflect.Value) any {
+	switch kind {
+	case crm.KindEmails, crm.KindPhones, crm.KindAddress, crm.KindTags, crm.KindMembers, crm.KindMailbox, crm.KindMailboxes:
+		return jsonColumn{field}
+	case crm.KindDate:
+		return dateColumn{field}
+	}
+	return field.Addr().Interface()
+}
+
+// jsonColumn reads a JSON column into a field (NULL: the zero value).
+type jsonColumn struct{ field reflect.Value }
+
+func (c jsonColumn) Scan(src any) error {
+	c.field.SetZero()
+	var raw []byte
+	switch v := src.(type) {
+	case nil:
+		return nil
+	case []byte:
+		raw = v
+	case string:
+		raw = []byte(v)
+	default:
+		return fmt.Errorf("read %T as JSON", src)
+	}
+	return json.Unmarshal(raw, c.field.Addr().Interface())
+}
+
+// dateColumn reads a date column into a crm.Date or *crm.Date.
+type dateColumn struct{ field reflect.Value }
+
+func (c dateColumn) Scan(src any) error {
+	c.field.SetZero()
+	if src == nil {
+		return nil
+	}
+	t, ok := src.(time.Time)
+	if !ok {
+		return fmt.Errorf("read %T as a date", src)
+	}
+	d := reflect.ValueOf(crm.Date(t.Format(time.DateOnly)))
+	if c.field.Kind() == reflect.Pointer {
+		p := reflect.New(d.Type())
+		p.Elem().Set(d)
+		d = p
+	}
+	c.field.Set(d)
+	return nil
 }
 
 // shape marks, on records read for e, which fields e's role hides.
@@ -336,7 +394,7 @@ func (s *Records[T, P]) order(o *crm.Order) (*listOrder, error) {
 	if dir != crm.Ascending && dir != crm.Descending {
 		return nil, crm.InvalidInput("orderBy.direction", "must be ASC or DESC")
 	}
-	i := slices.IndexFunc(s.t.OrderKeys(), func(k crm.OrderKey) bool { return k.Name == o.Field })
+	i := slices.IndexFunc(s.t.OrderKeys(), func(k crm.OrderKey) bool { return k.Name == string(o.Field) })
 	if i < 0 {
 		return nil, crm.InvalidInput("orderBy.field", "a %s list cannot be ordered by %q", s.t.Noun, o.Field)
 	}

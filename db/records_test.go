@@ -8,7 +8,6 @@ import (
 	"switchboard/crm"
 )
 
-
 // TestRecordsRoundTrip: a record of every field kind is written, read
 // back as written, listed, changed (with the change in the activity log),
 // and deleted.
@@ -103,7 +102,7 @@ func TestRecordListsPageInEveryOrder(t *testing.T) {
 			var order []string
 			after := ""
 			for range 10 {
-				page, err := f.records.Deals.List(f.ctx, owner.Actor, crm.ListQuery{Order: &crm.Order{Field: key, Direction: dir}, Page: crm.PageArgs{First: 2, After: after}})
+				page, err := f.records.Deals.List(f.ctx, owner.Actor, crm.ListQuery{Order: &crm.Order{Field: crm.OrderField(key), Direction: dir}, Page: crm.PageArgs{First: 2, After: after}})
 				noErr(t, err)
 				for _, d := range page.Nodes {
 					if seen[d.ID] {

@@ -190,3 +190,37 @@ func quoteShort(s string) string {
 	}
 	return strconv.Quote(strings.ToValidUTF8(s, "\uFFFD"))
 }
+
+// MarshalDecimal writes an amount as a string, so that no client reads it
+// through a float.
+func MarshalDecimal(d crm.Decimal) graphql.Marshaler { return graphql.MarshalString(string(d)) }
+
+// UnmarshalDecimal reads an amount from a string ("1250.50"); a number is
+// refused, since a JSON number may already have lost cents on the way.
+func UnmarshalDecimal(v any) (crm.Decimal, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", crm.InvalidInput("", "an amount is a string such as \"1250.50\", not %s", kindOf(v))
+	}
+	d, err := crm.ParseDecimal(s)
+	if err != nil {
+		return "", crm.InvalidInput("", "%s is not an amount with at most two decimal places", quoteShort(s))
+	}
+	return d, nil
+}
+
+// MarshalDate writes a calendar day.
+func MarshalDate(d crm.Date) graphql.Marshaler { return graphql.MarshalString(string(d)) }
+
+// UnmarshalDate reads a calendar day, "2026-06-30".
+func UnmarshalDate(v any) (crm.Date, error) {
+	s, ok := v.(string)
+	if !ok {
+		return "", crm.InvalidInput("", "a date is a string such as \"2026-06-30\", not %s", kindOf(v))
+	}
+	d, err := crm.ParseDate(s)
+	if err != nil {
+		return "", crm.InvalidInput("", "%s is not a date from 1900 to 2999 (YYYY-MM-DD)", quoteShort(s))
+	}
+	return d, nil
+}

@@ -704,11 +704,12 @@ func TestEveryAccountMutationIsLogged(t *testing.T) {
 	// Account mutations, in an order where each finds what it needs. run
 	// makes the call and returns the entry it must write (Action aside);
 	// setup prepares it, before the log is read.
-	accountMutations := []struct {
+	type accountMutation struct {
 		mutation, action string
 		setup            func(t *testing.T)
 		run              func(t *testing.T) entry
-	}{
+	}
+	accountMutations := []accountMutation{
 		// An identity mutation, but it creates the login's first account,
 		// whose log starts with its creation.
 		{"signUp", "account.created", nil, func(t *testing.T) entry {
@@ -810,6 +811,52 @@ func TestEveryAccountMutationIsLogged(t *testing.T) {
 			do(t, w.ownerA, w.A, `mutation { removeActivityLimit(entity: DEALS, action: CREATE) }`, nil, &struct{}{})
 			return entry{Account: w.A, Actor: w.ownerA.id, Role: role(crm.RoleOwner)}
 		}},
+	}
+	// Every record type's mutations, as the admin: create, change, delete.
+	var seed seeded
+	made := map[crm.Entity]string{}
+	asAdmin := func(id string) entry {
+		return entry{Account: w.A, Actor: w.adminA.id, Role: role(crm.RoleAdmin), Entity: id}
+	}
+	for i, api := range recordAPIs {
+		noun := strings.ReplaceAll(api.entity.Info().Record.Noun, " ", "_")
+		var setup func(t *testing.T)
+		if i == 0 {
+			setup = func(t *testing.T) { seed = w.seedRecords(t, w.adminA, w.A, w.repA) }
+		}
+		accountMutations = append(accountMutations, accountMutation{api.create, noun + ".created", setup, func(t *testing.T) entry {
+			var out map[string]struct{ ID string }
+			do(t, w.adminA, w.A, `mutation($in: `+api.typ+`Input!) { out: `+api.create+`(input: $in) { id } }`,
+				map[string]any{"in": minimalInput(api.entity, seed)}, &out)
+			made[api.entity] = out["out"].ID
+			return asAdmin(made[api.entity])
+		}})
+		if api.update != "" {
+			accountMutations = append(accountMutations, accountMutation{api.update, noun + ".updated", nil, func(t *testing.T) entry {
+				in := minimalInput(api.entity, seed)
+				for k, v := range in {
+					if v == "Minimal" {
+						in[k] = "Changed"
+					}
+				}
+				do(t, w.adminA, w.A, `mutation($id: ID!, $in: `+api.typ+`Input!) { `+api.update+`(id: $id, input: $in) { id } }`,
+					map[string]any{"id": made[api.entity], "in": in}, &struct{}{})
+				return asAdmin(made[api.entity])
+			}})
+		}
+		if api.entity == crm.Groups {
+			for _, m := range []string{"addToGroup", "removeFromGroup"} {
+				accountMutations = append(accountMutations, accountMutation{m, "group.updated", nil, func(t *testing.T) entry {
+					do(t, w.adminA, w.A, `mutation($g: ID!, $c: [ID!]!) { `+m+`(groupId: $g, contactIds: $c) { id } }`,
+						map[string]any{"g": made[crm.Groups], "c": []string{seed[crm.Contacts]}}, &struct{}{})
+					return asAdmin(made[crm.Groups])
+				}})
+			}
+		}
+		accountMutations = append(accountMutations, accountMutation{api.remove, noun + ".deleted", nil, func(t *testing.T) entry {
+			do(t, w.adminA, w.A, `mutation($id: ID!) { `+api.remove+`(id: $id) }`, map[string]any{"id": made[api.entity]}, &struct{}{})
+			return asAdmin(made[api.entity])
+		}})
 	}
 
 	// Mutations on a login, not in an account: no account owns what they

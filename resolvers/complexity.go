@@ -24,6 +24,9 @@ var listBounds = map[string]int{
 	"Account.invitations":    crm.MaxListedInvitations,
 	"Account.activityLimits": len(crm.Entities) * len(crm.Actions),
 	"User.accounts":          50, // an estimate: a login in more accounts pays no more
+	"Deal.contacts":          crm.Deals.Info().Record.Field("contactIds").Max,
+	"Campaign.groups":        crm.MaxListFilter,
+	"MailMessage.contacts":   crm.MaxMailContacts,
 }
 
 // computedLists are lists built in memory from what their parent already
@@ -31,6 +34,11 @@ var listBounds = map[string]int{
 var computedLists = map[string]bool{
 	"Account.myPermissions": true,
 	"Role.permissions":      true,
+	"Contact.emails":        true,
+	"Contact.phones":        true,
+	"MailMessage.to":        true,
+	"MailMessage.cc":        true,
+	"MailMessage.bcc":       true,
 }
 
 // complexity returns gqlgen's per-field cost functions for the schema.

@@ -395,8 +395,9 @@ func selectAll(schema *ast.Schema, typ string, depth int, args map[string]string
 
 // fieldSelections writes a selection of each field of typ, to depth levels,
 // with arguments: paged lists ask for five, required arguments come from
-// args (by argument name; fields needing others are left out). It is how
-// the tour below reaches every field, including any added later.
+// args (by "field.argument", else by argument name; fields needing others
+// are left out). It is how the tour below reaches every field, including
+// any added later.
 func fieldSelections(schema *ast.Schema, typ string, depth int, args map[string]string) []string {
 	var out []string
 	for _, f := range schema.Types[typ].Fields {
@@ -414,13 +415,17 @@ func fieldSelections(schema *ast.Schema, typ string, depth int, args map[string]
 		var call []string
 		skip := false
 		for _, a := range f.Arguments {
+			value := args[f.Name+"."+a.Name]
+			if value == "" {
+				value = args[a.Name]
+			}
 			switch {
 			case a.Name == "first":
 				call = append(call, "first: 5")
-			case a.Type.NonNull && args[a.Name] == "":
+			case a.Type.NonNull && value == "":
 				skip = true
 			case a.Type.NonNull:
-				call = append(call, a.Name+": "+args[a.Name])
+				call = append(call, a.Name+": "+value)
 			}
 		}
 		if skip {
@@ -445,21 +450,35 @@ func fieldSelections(schema *ast.Schema, typ string, depth int, args map[string]
 	return out
 }
 
-// TestHiddenValuesAppearNowhere takes a role that hides members' emails on
-// a tour of every field of the account and of every member mutation, and
-// looks for the hidden values in each response body.
+// TestHiddenValuesAppearNowhere takes a role that hides every hideable
+// field (members' emails and last-seen times, contacts' addresses, phones
+// and emails, which mail addresses are too, companies' revenue, phone and
+// address, deals' amount, probability and close date) on a tour of every
+// field of the account, of every member mutation and of every record
+// type's mutation result, and looks for the hidden values in each response
+// body.
 func TestHiddenValuesAppearNowhere(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, gatewaytest.Options{})
 	var made struct{ CreateRole struct{ ID string } }
 	var perms []map[string]any
-	for _, e := range []string{"MEMBERS", "SETTINGS"} {
+	for _, e := range crm.Entities {
+		if e == crm.Billing {
+			continue
+		}
 		for _, a := range []string{"VIEW", "CREATE", "EDIT"} {
 			perms = append(perms, map[string]any{"entity": e, "action": a, "scope": "ALL"})
 		}
 	}
+	var everyHideable []string
+	for e, fields := range crm.HideableFields {
+		for _, f := range fields {
+			everyHideable = append(everyHideable, crm.FieldName(e, f))
+		}
+	}
 	w.as(t, w.ownerA, w.A, `mutation($in: RoleInput!) { createRole(input: $in) { id } }`, map[string]any{"in": map[string]any{
-		"name": "Discreet", "permissions": perms, "hiddenFields": []string{"members.email", "members.lastSeenAt"}}}).Decode(t, &made)
+		"name": "Discreet", "permissions": perms, "hiddenFields": everyHideable}}).Decode(t, &made)
+	records := w.seedRecords(t, w.ownerA, w.A, w.repA)
 	w.as(t, w.ownerA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`,
 		map[string]any{"u": w.readerA.id, "r": made.CreateRole.ID}).Decode(t, &struct{}{})
 	viewer := login(t, w.srv, w.readerA.email, nil) // fresh sign-in for the IP allowlist below
@@ -478,9 +497,15 @@ func TestHiddenValuesAppearNowhere(t *testing.T) {
 	w.invite(t, w.ownerA, w.A, pending, roleID(crm.RoleReadOnly))
 	w.as(t, w.ownerA, w.A, `mutation { setIpAllowlist(cidrs: []) { id } }`, nil).Decode(t, &struct{}{})
 
-	secrets := []string{w.ownerA.email, w.adminA.email, w.managerA.email, w.repA.email, peerEmail, pending}
+	// What the seed wrote in hideable fields (seedRecords).
+	domain := strings.ToLower(strings.ReplaceAll(w.A[:8], "-", "")) + ".example"
+	secrets := []string{w.ownerA.email, w.adminA.email, w.managerA.email, w.repA.email, peerEmail, pending,
+		"sam@" + domain, "team@" + domain, "040 555 0100", "Seed Street", "+49 30 1234567", "Hamburg", "1000000", "5000", `"probability":50`, "2026-06-30"}
 	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
 	args := map[string]string{"userId": `"` + peer + `"`, "id": `"` + made.CreateRole.ID + `"`}
+	for _, api := range recordAPIs {
+		args[api.one+".id"] = `"` + records[api.entity] + `"`
+	}
 	check := func(name string, r gatewaytest.Response) {
 		t.Helper()
 		// Every field answers: a tour that stopped at an error would prove
@@ -501,11 +526,20 @@ func TestHiddenValuesAppearNowhere(t *testing.T) {
 			t.Errorf("%s shows a hidden lastSeenAt: %s", name, body)
 		}
 	}
-	// One query per field of the account, each within the budget.
+	// One query per field of the account, each as deep as the complexity
+	// budget allows (four levels, or fewer for lists of lists).
 	tour := map[string]string{}
-	for _, sel := range fieldSelections(schema, "Account", 4, args) {
-		name, _, _ := strings.Cut(strings.SplitN(sel, "(", 2)[0], " ")
-		tour["account."+name] = "{ account { " + sel + " } }"
+	for depth := 2; depth <= 4; depth++ {
+		for _, sel := range fieldSelections(schema, "Account", depth, args) {
+			name, _, _ := strings.Cut(strings.SplitN(sel, "(", 2)[0], " ")
+			q := "{ account { " + sel + " } }"
+			if depth > 2 {
+				if r := w.as(t, w.ownerA, w.A, q, nil); len(r.Errors) > 0 && r.Errors[0].Code() == "COMPLEXITY_LIMIT_EXCEEDED" {
+					continue
+				}
+			}
+			tour["account."+name] = q
+		}
 	}
 	member := selectAll(schema, "Member", 2, args)
 	for name, m := range map[string]string{
@@ -514,6 +548,20 @@ func TestHiddenValuesAppearNowhere(t *testing.T) {
 		"inviteMember":     `inviteMember(email: "` + newEmail(t) + `", roleId: "` + made.CreateRole.ID + `") ` + selectAll(schema, "Invitation", 2, args),
 	} {
 		tour[name] = "mutation { " + m + " }"
+	}
+	// Each record type's mutation result: a change that changes nothing
+	// answers with the record.
+	for _, api := range recordAPIs {
+		if api.update == "" {
+			continue
+		}
+		for depth := 3; depth >= 1; depth-- {
+			q := "mutation { " + api.update + `(id: "` + records[api.entity] + `", input: {}) ` + selectAll(schema, api.typ, depth, args) + " }"
+			if r := w.as(t, w.ownerA, w.A, q, nil); len(r.Errors) == 0 || r.Errors[0].Code() != "COMPLEXITY_LIMIT_EXCEEDED" || depth == 1 {
+				tour[api.update] = q
+				break
+			}
+		}
 	}
 	for name, q := range tour {
 		check(name, w.as(t, w.readerA, w.A, q, nil))

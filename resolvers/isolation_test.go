@@ -100,6 +100,13 @@ func TestIsolation(t *testing.T) {
 	ids := map[string]string{
 		"account": w.B, "member": w.memberB.id, "owner": w.ownerB.id, "role": role.CreateRole.ID, "invitation": inv.InviteMember.ID,
 	}
+	// Records of every type in both accounts: B's to aim at, A's to point
+	// from.
+	recB := w.seedRecords(t, w.ownerB, w.B, w.memberB)
+	recA := w.seedRecords(t, w.ownerA, w.A, w.repA)
+	for e, id := range recB {
+		ids[string(e)] = id
+	}
 	const nobody = "01900000-0000-7000-8000-00000000abcd"
 	foreign := map[string]bool{}
 	for _, id := range ids {
@@ -144,6 +151,74 @@ func TestIsolation(t *testing.T) {
 		{"give a foreign role", `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`, map[string]any{"u": w.readerA.id, "r": ids["role"]}, false},
 		{"resend invitation", `mutation($id: ID!) { resendInvitation(id: $id) { id } }`, map[string]any{"id": ids["invitation"]}, false},
 		{"revoke invitation", `mutation($id: ID!) { revokeInvitation(id: $id) }`, map[string]any{"id": ids["invitation"]}, false},
+		{"add to a foreign group", `mutation($g: ID!, $c: [ID!]!) { addToGroup(groupId: $g, contactIds: $c) { id } }`,
+			map[string]any{"g": recB[crm.Groups], "c": []string{recA[crm.Contacts]}}, false},
+		{"add foreign contacts to a group", `mutation($g: ID!, $c: [ID!]!) { addToGroup(groupId: $g, contactIds: $c) { id } }`,
+			map[string]any{"g": recA[crm.Groups], "c": []any{recB[crm.Contacts]}}, false},
+		{"remove from a foreign group", `mutation($g: ID!, $c: [ID!]!) { removeFromGroup(groupId: $g, contactIds: $c) { id } }`,
+			map[string]any{"g": recB[crm.Groups], "c": []string{recB[crm.Contacts]}}, false},
+	}
+	// Every record type: B's record by id, changed, deleted; A's records
+	// created or changed to point at B's records or members (every field
+	// that holds an id, and the owner); A's lists filtered by B's ids.
+	foreignValue := func(f *crm.Field) any {
+		switch f.Kind {
+		case crm.KindRef:
+			return recB[f.Ref]
+		case crm.KindRefs:
+			return []any{recB[f.Ref]}
+		case crm.KindMember:
+			return w.memberB.id
+		case crm.KindMembers:
+			return []any{w.memberB.id}
+		case crm.KindSubject:
+			return map[string]any{"entity": string(crm.Contacts), "id": recB[crm.Contacts]}
+		}
+		return nil
+	}
+	// The ids B's seed holds in the fields a filter names.
+	filterValue := map[string]string{
+		"ownerId": w.ownerB.id, "assigneeId": w.memberB.id, "mentionId": w.memberB.id, "companyId": recB[crm.Companies],
+		"groupId": recB[crm.Groups], "contactId": recB[crm.Contacts], "relatedId": recB[crm.Contacts], "aboutId": recB[crm.Contacts],
+	}
+	for _, api := range recordAPIs {
+		rt := api.entity.Info().Record
+		foreignID := map[string]any{"id": recB[api.entity]}
+		withIDs = append(withIDs,
+			probe{api.one, `query($id: ID!) { account { ` + api.one + `(id: $id) { id } } }`, foreignID, false},
+			probe{api.remove, `mutation($id: ID!) { ` + api.remove + `(id: $id) }`, foreignID, false})
+		if api.update != "" {
+			withIDs = append(withIDs, probe{api.update, `mutation($id: ID!, $in: ` + api.typ + `Input!) { ` + api.update + `(id: $id, input: $in) { id } }`,
+				map[string]any{"id": recB[api.entity], "in": map[string]any{}}, false})
+		}
+		fields := append([]crm.Field{{Name: "ownerId", Kind: crm.KindMember}}, rt.Fields...)
+		for i := range fields {
+			v := foreignValue(&fields[i])
+			if v == nil {
+				continue
+			}
+			name := fields[i].Name
+			in := minimalInput(api.entity, recA)
+			in[name] = v
+			withIDs = append(withIDs, probe{api.create + " with a foreign " + name,
+				`mutation($in: ` + api.typ + `Input!) { ` + api.create + `(input: $in) { id } }`, map[string]any{"in": in}, false})
+			if api.update != "" {
+				withIDs = append(withIDs, probe{api.update + " to a foreign " + name,
+					`mutation($id: ID!, $in: ` + api.typ + `Input!) { ` + api.update + `(id: $id, input: $in) { id } }`,
+					map[string]any{"id": recA[api.entity], "in": map[string]any{name: v}}, false})
+			}
+		}
+		for _, f := range rt.AllFilters() {
+			if fd := schema.Types[api.typ+"Filter"].Fields.ForName(f.Name); fd == nil || fd.Type.Name() != "ID" {
+				continue
+			}
+			if filterValue[f.Name] == "" {
+				t.Fatalf("no foreign id for the filter %s of %s", f.Name, api.many)
+			}
+			withIDs = append(withIDs, probe{api.many + " by a foreign " + f.Name,
+				`query($id: ID) { account { ` + api.many + `(first: 100, filter: {` + f.Name + `: $id}) { nodes { id } } } }`,
+				map[string]any{"id": filterValue[f.Name]}, true})
+		}
 	}
 	// Scoped to B by header (on a stream, the same), every account
 	// operation finds nothing: these, and a query of each field of
@@ -344,7 +419,7 @@ func idPaths(schema *ast.Schema, typ *ast.Type, path string, inputs map[string]b
 // gives one of the foreign ids, as idArguments names them.
 func crossings(t *testing.T, schema *ast.Schema, query string, vars map[string]any, foreign map[string]bool) (fields, idArgs []string) {
 	t.Helper()
-	doc, errs := gqlparser.LoadQuery(schema, query)
+	doc, errs := gqlparser.LoadQueryWithRules(schema, query, nil)
 	if errs != nil {
 		t.Fatalf("probe %q: %v", query, errs)
 	}
@@ -439,6 +514,7 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 				map[string]any{"u": acct.subject.id}).Decode(t, &struct{}{})
 		}
 		w.as(t, acct.subject, acct.id, `mutation { renameAccount(name: "Renamed once") { id } }`, nil).Decode(t, &struct{}{})
+		w.seedRecords(t, acct.owner, acct.id, acct.owner)
 	}
 
 	var role struct {

@@ -30,6 +30,7 @@ type Resolver struct {
 	Invitations crm.InvitationService
 	Protections crm.ProtectionService
 	Audit       crm.AuditService
+	Records     crm.Records
 	// Access re-checks live streams (the gateway's watch uses it).
 	Access crm.AccessChecker
 	// Operations groups each operation's reads into one transaction.

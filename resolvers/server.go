@@ -112,6 +112,8 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 			var end func()
 			ctx, end = opts.Auth.Operations.BeginOperation(ctx, a)
 			defer end()
+			// And each response loads records through loaders of its own.
+			ctx = withLoaders(ctx, opts.Auth)
 		}
 		resp := next(ctx)
 		if resp != nil {

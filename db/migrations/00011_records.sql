@@ -61,7 +61,7 @@ CREATE TABLE contacts (
     emails     jsonb,
     phones     jsonb,
     company_id uuid,
-    title      text,
+    job_title  text,
     address    jsonb,
     tags       jsonb,
     email_keys text[] GENERATED ALWAYS AS (app_email_keys(emails)) STORED,
@@ -139,13 +139,13 @@ CREATE TABLE notes (
     updated_at   timestamptz NOT NULL,
     updated_by   uuid NOT NULL REFERENCES users (id),
     body         text NOT NULL,
-    subject_type text NOT NULL,
-    subject_id   uuid NOT NULL,
+    about_type   text NOT NULL,
+    about_id     uuid NOT NULL,
     mention_ids  jsonb,
     PRIMARY KEY (account_id, id),
     FOREIGN KEY (account_id, owner_id) REFERENCES memberships (account_id, user_id)
 );
-CREATE INDEX notes_subject ON notes (account_id, subject_id);
+CREATE INDEX notes_about ON notes (account_id, about_id);
 CREATE INDEX notes_mentions ON notes USING gin (mention_ids jsonb_path_ops);
 
 CREATE TABLE groups (
