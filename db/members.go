@@ -498,27 +498,35 @@ func (s *MemberService) RemoveMember(ctx context.Context, a crm.Actor, userID, t
 	})
 }
 
-// transferRecords gives every record `from` owns in the account to `to`:
-// every tenant table with an owner_id column, found in the catalog, so a
-// table added later cannot be forgotten. It runs in the caller's
-// transaction: any failure undoes the whole removal.
+// transferRecords gives every record `from` owns in the account to `to`,
+// and the tasks assigned to them (every member field declared Transfer):
+// each record type of the registry, so a type added later cannot be
+// forgotten (TestEveryOwnedTableIsARecordType keeps the catalog and the
+// registry in agreement). It runs in the caller's transaction: any failure
+// undoes the whole removal. History is not rewritten: created_by and the
+// activity log keep who did what.
 func transferRecords(ctx context.Context, tx *Tx, accountID, from, to uuid.UUID) (map[string]int64, error) {
-	var tables []string
-	if err := tx.Select(ctx, &tables, `
-		SELECT o.table_name FROM information_schema.columns o
-		JOIN information_schema.columns a ON a.table_schema = o.table_schema AND a.table_name = o.table_name AND a.column_name = 'account_id'
-		WHERE o.table_schema = current_schema() AND o.column_name = 'owner_id'
-		ORDER BY o.table_name`); err != nil {
-		return nil, fmt.Errorf("find owned records: %w", err)
-	}
 	moved := map[string]int64{}
-	for _, table := range tables {
-		res, err := tx.Exec(ctx, `UPDATE `+pq.QuoteIdentifier(table)+` SET owner_id = $3 WHERE account_id = $1 AND owner_id = $2`, accountID, from, to)
-		if err != nil {
-			return nil, fmt.Errorf("transfer %s: %w", table, err)
+	for _, t := range crm.RecordTypes {
+		columns := []string{"owner_id"}
+		for _, f := range t.Fields {
+			if f.Transfer {
+				columns = append(columns, f.Columns()...)
+			}
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			moved[table] = n
+		for _, col := range columns {
+			res, err := tx.Exec(ctx, `UPDATE `+pq.QuoteIdentifier(t.Table)+` SET `+pq.QuoteIdentifier(col)+` = $3 WHERE account_id = $1 AND `+
+				pq.QuoteIdentifier(col)+` = $2`, accountID, from, to)
+			if err != nil {
+				return nil, fmt.Errorf("transfer %s: %w", t.Table, err)
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				key := t.Table
+				if col != "owner_id" {
+					key += "." + col
+				}
+				moved[key] = n
+			}
 		}
 	}
 	return moved, nil

@@ -1,0 +1,240 @@
+package db_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"switchboard/crm"
+)
+
+// recordOps drives one record type through its store, whatever its Go
+// type, for tests that run over every type.
+type recordOps struct {
+	t      *crm.RecordType
+	create func(a crm.Actor, in crm.Input) (uuid.UUID, error)
+	get    func(a crm.Actor, id uuid.UUID) error
+	list   func(a crm.Actor) ([]uuid.UUID, error)
+	update func(a crm.Actor, id uuid.UUID, in crm.Input) error
+	remove func(a crm.Actor, id uuid.UUID) error
+}
+
+func opsOf[T any](ctx context.Context, s crm.RecordStore[T]) recordOps {
+	id := func(rec *T) uuid.UUID { return any(rec).(interface{ Meta() *crm.RecordMeta }).Meta().ID }
+	return recordOps{
+		t: s.Type(),
+		create: func(a crm.Actor, in crm.Input) (uuid.UUID, error) {
+			rec, err := s.Create(ctx, a, in)
+			if err != nil {
+				return uuid.Nil, err
+			}
+			return id(rec), nil
+		},
+		get: func(a crm.Actor, rid uuid.UUID) error { _, err := s.Get(ctx, a, rid); return err },
+		list: func(a crm.Actor) ([]uuid.UUID, error) {
+			page, err := s.List(ctx, a, crm.ListQuery{Page: crm.PageArgs{First: 100}})
+			if err != nil {
+				return nil, err
+			}
+			var out []uuid.UUID
+			for i := range page.Nodes {
+				out = append(out, id(&page.Nodes[i]))
+			}
+			return out, nil
+		},
+		update: func(a crm.Actor, rid uuid.UUID, in crm.Input) error { _, err := s.Update(ctx, a, rid, in); return err },
+		remove: func(a crm.Actor, rid uuid.UUID) error { return s.Delete(ctx, a, rid) },
+	}
+}
+
+func allOps(ctx context.Context, r crm.Records) []recordOps {
+	return []recordOps{opsOf(ctx, r.Contacts), opsOf(ctx, r.Companies), opsOf(ctx, r.Deals), opsOf(ctx, r.Tasks), opsOf(ctx, r.Notes),
+		opsOf(ctx, r.Groups), opsOf(ctx, r.Templates), opsOf(ctx, r.Campaigns), opsOf(ctx, r.Mail)}
+}
+
+// minimal is the smallest valid input of a type (about, for a note: a
+// contact of the account).
+func minimal(e crm.Entity, contact uuid.UUID) crm.Input {
+	switch e {
+	case crm.Contacts:
+		return crm.Input{"lastName": ptr("Minimal")}
+	case crm.Companies, crm.Groups, crm.Templates, crm.Campaigns:
+		return crm.Input{"name": ptr("Minimal")}
+	case crm.Deals, crm.Tasks:
+		return crm.Input{"title": ptr("Minimal")}
+	case crm.Notes:
+		return crm.Input{"body": ptr("Minimal"), "about": &crm.RecordRef{Entity: crm.Contacts, ID: contact}}
+	case crm.Mail:
+		return crm.Input{"from": &crm.Mailbox{Address: "someone@example.org"}, "sentAt": ptr(testStart), "direction": ptr("INBOUND")}
+	}
+	panic("no minimal input for " + string(e))
+}
+
+// change is an input that changes a record of the type.
+func change(e crm.Entity) crm.Input {
+	in := minimal(e, uuid.Nil)
+	for k, v := range in {
+		if s, ok := v.(*string); ok && *s == "Minimal" {
+			return crm.Input{k: ptr("Changed " + uuid.NewString()[:8])}
+		}
+	}
+	return crm.Input{}
+}
+
+// TestThePermissionTable runs every record type through every cell of the
+// matrix (view, create, edit, delete; none, own, all) for a member whose
+// custom role holds that one cell (and, to reach the records, view all of
+// the type and of contacts), on a record they own and one a colleague
+// owns: NONE refuses, OWN allows their own only, ALL allows both.
+// Refusals are FORBIDDEN, except that a record the role may not see is
+// NOT_FOUND, as one that does not exist.
+func TestThePermissionTable(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	colleague := f.join(owner, roleID(crm.RoleManager))
+	role := f.customRole(owner, "Under test", nil)
+	m := f.join(owner, role)
+	contact, err := f.records.Contacts.Create(f.ctx, owner.Actor, crm.Input{"lastName": ptr("About")})
+	noErr(t, err)
+	setRole := func(cells ...crm.Permission) {
+		t.Helper()
+		_, err := f.Roles.UpdateRole(f.ctx, owner.Actor, role, crm.RoleInput{Name: "Under test", Permissions: cells})
+		noErr(t, err)
+	}
+	for _, ops := range allOps(f.ctx, f.records) {
+		e := ops.t.Entity
+		for _, action := range crm.Actions {
+			for _, scope := range []crm.Scope{crm.ScopeNone, crm.ScopeOwn, crm.ScopeAll} {
+				name := fmt.Sprintf("%s %s %s", e, action, scope)
+				// Records to act on, made by the owner for m and for the
+				// colleague, while m's role lets them see nothing.
+				setRole()
+				mine, err := ops.create(owner.Actor, with(minimal(e, contact.ID), "ownerId", &m.ID))
+				noErr(t, err)
+				theirs, err := ops.create(owner.Actor, with(minimal(e, contact.ID), "ownerId", &colleague.ID))
+				noErr(t, err)
+				cells := []crm.Permission{{Entity: e, Action: action, Scope: scope}}
+				if action != crm.View {
+					cells = append(cells, crm.Permission{Entity: e, Action: crm.View, Scope: crm.ScopeAll})
+				}
+				if e != crm.Contacts || action != crm.View {
+					cells = append(cells, crm.Permission{Entity: crm.Contacts, Action: crm.View, Scope: crm.ScopeAll})
+				}
+				if e == crm.Contacts && action != crm.View {
+					cells = cells[:len(cells)-1] // contacts VIEW ALL is already there
+				}
+				setRole(cells...)
+
+				// outcome says what an attempt on a record should give.
+				outcome := func(own bool) crm.Code {
+					switch {
+					case scope == crm.ScopeAll, scope == crm.ScopeOwn && own:
+						return ""
+					case action == crm.View && scope == crm.ScopeOwn:
+						return crm.CodeNotFound // a record the role does not see
+					}
+					return crm.CodeForbidden
+				}
+				check := func(what string, err error, want crm.Code) {
+					t.Helper()
+					if got := crm.ErrorCode(err); got != want && !(want == "" && err == nil) {
+						t.Errorf("%s, %s: got %v, want %q", name, what, err, want)
+					}
+				}
+				switch action {
+				case crm.View:
+					check("get mine", ops.get(m.Actor, mine), outcome(true))
+					check("get theirs", ops.get(m.Actor, theirs), outcome(false))
+					ids, err := ops.list(m.Actor)
+					want := map[crm.Scope]string{crm.ScopeNone: "refused", crm.ScopeOwn: "mine", crm.ScopeAll: "both"}[scope]
+					got := "refused"
+					if err == nil {
+						got = fmt.Sprintf("%v %v", contains(ids, mine), contains(ids, theirs))
+						got = map[string]string{"true false": "mine", "true true": "both", "false false": "none", "false true": "theirs"}[got]
+					} else if crm.ErrorCode(err) != crm.CodeForbidden {
+						t.Errorf("%s, list: %v", name, err)
+					}
+					if got != want {
+						t.Errorf("%s, list: %s, want %s", name, got, want)
+					}
+				case crm.Create:
+					_, err := ops.create(m.Actor, minimal(e, contact.ID))
+					check("create for myself", err, outcome(true))
+					_, err = ops.create(m.Actor, with(minimal(e, contact.ID), "ownerId", &colleague.ID))
+					check("create for a colleague", err, outcome(false))
+				case crm.Edit:
+					want := func(own bool) crm.Code {
+						if ops.t.Immutable {
+							return crm.CodeForbidden // mail is kept as logged
+						}
+						return outcome(own)
+					}
+					check("edit mine", ops.update(m.Actor, mine, change(e)), want(true))
+					check("edit theirs", ops.update(m.Actor, theirs, change(e)), want(false))
+				case crm.Delete:
+					check("delete mine", ops.remove(m.Actor, mine), outcome(true))
+					check("delete theirs", ops.remove(m.Actor, theirs), outcome(false))
+				}
+			}
+		}
+	}
+}
+
+func with(in crm.Input, key string, v any) crm.Input {
+	in[key] = v
+	return in
+}
+
+func contains(ids []uuid.UUID, id uuid.UUID) bool { return slices.Contains(ids, id) }
+
+// TestRemovalTransfersRecords: removing a member gives every record they
+// own to the heir, and the tasks assigned to them; the removal's activity
+// entry counts what moved.
+func TestRemovalTransfersRecords(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	rep := f.join(owner, roleID(crm.RoleSalesRep))
+	heir := f.join(owner, roleID(crm.RoleManager))
+	var contact uuid.UUID
+	for _, ops := range allOps(f.ctx, f.records) {
+		id, err := ops.create(rep.Actor, minimal(ops.t.Entity, contact))
+		if crm.ErrorCode(err) == crm.CodeForbidden {
+			// A sales rep may not create groups, templates or campaigns:
+			// the owner makes them theirs.
+			id, err = ops.create(owner.Actor, with(minimal(ops.t.Entity, contact), "ownerId", &rep.ID))
+		}
+		noErr(t, err)
+		if ops.t.Entity == crm.Contacts {
+			contact = id
+		}
+	}
+	task, err := f.records.Tasks.Create(f.ctx, owner.Actor, crm.Input{"title": ptr("For the rep"), "assigneeId": &rep.ID})
+	noErr(t, err)
+	noErr(t, f.Members.RemoveMember(f.ctx, owner.Actor, rep.ID, heir.ID))
+	for _, rt := range crm.RecordTypes {
+		var left, moved int
+		noErr(t, f.raw.Get(&left, `SELECT count(*) FROM `+rt.Table+` WHERE account_id = $1 AND owner_id = $2`, owner.AccountID, rep.ID))
+		noErr(t, f.raw.Get(&moved, `SELECT count(*) FROM `+rt.Table+` WHERE account_id = $1 AND owner_id = $2`, owner.AccountID, heir.ID))
+		if left != 0 || moved < 1 {
+			t.Errorf("%s: %d left with the removed member, %d with the heir", rt.Table, left, moved)
+		}
+	}
+	got, err := f.records.Tasks.Get(f.ctx, owner.Actor, task.ID)
+	noErr(t, err)
+	if got.AssigneeID == nil || *got.AssigneeID != heir.ID {
+		t.Errorf("the removed member's task is assigned to %v, want the heir", got.AssigneeID)
+	}
+	var changes string
+	noErr(t, f.raw.Get(&changes, `SELECT changes::text FROM activity_log WHERE account_id = $1 AND action = 'member.removed'`, owner.AccountID))
+	for _, want := range []string{`"transferred.contacts"`, `"transferred.tasks.assignee_id"`, `"transferred.mail_messages"`} {
+		if !strings.Contains(changes, want) {
+			t.Errorf("the removal's changes %s lack %s", changes, want)
+		}
+	}
+}

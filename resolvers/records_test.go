@@ -1,0 +1,235 @@
+package resolvers_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"switchboard/crm"
+	"switchboard/gateway/gatewaytest"
+	"switchboard/graph"
+)
+
+// TestListingDealsCostsAConstantNumberOfStatements: a page of deals with
+// their owners, companies and contacts is read by one statement per kind
+// of thing, however many deals it holds (no N+1).
+func TestListingDealsCostsAConstantNumberOfStatements(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	var companies, contacts []string
+	for i := range 10 {
+		var c struct{ CreateCompany struct{ ID string } }
+		w.as(t, w.ownerA, w.A, `mutation($n: String!) { createCompany(input: {name: $n}) { id } }`, map[string]any{"n": fmt.Sprint("Company ", i)}).Decode(t, &c)
+		companies = append(companies, c.CreateCompany.ID)
+		var p struct{ CreateContact struct{ ID string } }
+		w.as(t, w.ownerA, w.A, `mutation($n: String!) { createContact(input: {lastName: $n}) { id } }`, map[string]any{"n": fmt.Sprint("Person ", i)}).Decode(t, &p)
+		contacts = append(contacts, p.CreateContact.ID)
+	}
+	owners := []person{w.ownerA, w.adminA, w.managerA, w.repA}
+	for i := range 100 {
+		w.as(t, owners[i%len(owners)], w.A, `mutation($in: DealInput!) { createDeal(input: $in) { id } }`, map[string]any{"in": map[string]any{
+			"title": fmt.Sprint("Deal ", i), "companyId": companies[i%10], "contactIds": []string{contacts[i%10], contacts[(i+3)%10]},
+		}}).Decode(t, &struct{}{})
+	}
+	h := withAccount(bearer(w.ownerA.token), w.A)
+	query := `query($n: Int!) { account { deals(first: $n) { nodes { id title owner { name } company { name } contacts { name } } } } }`
+	var counts []int64
+	for _, n := range []int{100, 10} {
+		count, r := statements(t, w.srv, gatewaytest.Request{Query: query, Variables: map[string]any{"n": n}, Header: h})
+		var out struct {
+			Account struct {
+				Deals struct {
+					Nodes []struct {
+						Owner    *struct{ Name string }
+						Company  *struct{ Name string }
+						Contacts []struct{ Name string }
+					}
+				}
+			}
+		}
+		r.Decode(t, &out)
+		nodes := out.Account.Deals.Nodes
+		if len(nodes) != n {
+			t.Fatalf("%d deals, want %d", len(nodes), n)
+		}
+		for _, d := range nodes {
+			if d.Owner == nil || d.Company == nil || len(d.Contacts) != 2 {
+				t.Fatalf("a deal came back without its owner, company or contacts: %+v", d)
+			}
+		}
+		counts = append(counts, count)
+	}
+	// BEGIN with the session's check, the deals, their owners, companies,
+	// contact links and contacts, COMMIT.
+	if counts[0] != counts[1] || counts[0] > 8 {
+		t.Fatalf("100 deals cost %d statements and 10 cost %d: want the same, at most 8", counts[0], counts[1])
+	}
+	t.Logf("a page of deals with owners, companies and contacts: %d statements", counts[0])
+}
+
+// TestHiddenFieldsCannotBeWrittenFilteredOrSorted: for a role hiding
+// deals' amounts and contacts' emails, writing one is FORBIDDEN naming the
+// field, so is filtering or ordering by it, and text filters do not match
+// what it holds.
+func TestHiddenFieldsCannotBeWrittenFilteredOrSorted(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	var made struct{ CreateRole struct{ ID string } }
+	var perms []map[string]any
+	for _, e := range []string{"CONTACTS", "DEALS", "COMPANIES"} {
+		for _, a := range []string{"VIEW", "CREATE", "EDIT"} {
+			perms = append(perms, map[string]any{"entity": e, "action": a, "scope": "ALL"})
+		}
+	}
+	w.as(t, w.ownerA, w.A, `mutation($in: RoleInput!) { createRole(input: $in) { id } }`, map[string]any{"in": map[string]any{
+		"name": "No money", "permissions": perms, "hiddenFields": []string{"deals.amount", "contacts.email"}}}).Decode(t, &made)
+	w.as(t, w.ownerA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`,
+		map[string]any{"u": w.repA.id, "r": made.CreateRole.ID}).Decode(t, &struct{}{})
+	seed := w.seedRecords(t, w.ownerA, w.A, w.repA)
+
+	for _, tc := range []struct{ name, query, field string }{
+		{"create with an amount", `mutation { createDeal(input: {title: "Mine", amount: "10.00"}) { id } }`, "input.amount"},
+		{"update an amount", `mutation($id: ID!) { updateDeal(id: $id, input: {amount: "1.00"}) { id } }`, "input.amount"},
+		{"clear an amount", `mutation($id: ID!) { updateDeal(id: $id, input: {amount: null}) { id } }`, "input.amount"},
+		{"create with an email", `mutation { createContact(input: {lastName: "X", emails: [{address: "x@example.com"}]}) { id } }`, "input.emails"},
+		{"order by amount", `{ account { deals(orderBy: {field: AMOUNT}) { nodes { id } } } }`, "orderBy"},
+	} {
+		r := w.as(t, w.repA, w.A, tc.query, map[string]any{"id": seed[crm.Deals]})
+		e := onlyCode(t, r, "FORBIDDEN")
+		if got, _ := e.Extensions["field"].(string); got != tc.field {
+			t.Errorf("%s: FORBIDDEN naming %q, want %q", tc.name, got, tc.field)
+		}
+	}
+	// The owner's text filter finds the contact by its address; the
+	// role's does not, and finds it by its name.
+	find := func(who person, text string) int {
+		var out struct{ Account struct{ Contacts struct{ Nodes []struct{ ID string } } } }
+		w.as(t, who, w.A, `query($q: String) { account { contacts(filter: {text: $q}) { nodes { id } } } }`, map[string]any{"q": text}).Decode(t, &out)
+		return len(out.Account.Contacts.Nodes)
+	}
+	domain := strings.ToLower(strings.ReplaceAll(w.A[:8], "-", "")) + ".example"
+	if find(w.ownerA, "sam@"+domain) != 1 || find(w.repA, "sam@"+domain) != 0 || find(w.repA, "Seed") != 1 {
+		t.Errorf("text filter by a hidden address: owner %d, role %d; by name %d", find(w.ownerA, "sam@"+domain), find(w.repA, "sam@"+domain), find(w.repA, "Seed"))
+	}
+	// And the record reads with the hidden fields null, and says which.
+	var deal struct {
+		Account struct {
+			Deal struct {
+				Amount       *string
+				Title        string
+				HiddenFields []string
+			}
+		}
+	}
+	w.as(t, w.repA, w.A, `query($id: ID!) { account { deal(id: $id) { amount title hiddenFields } } }`, map[string]any{"id": seed[crm.Deals]}).Decode(t, &deal)
+	if d := deal.Account.Deal; d.Amount != nil || d.Title != "Seed deal" || fmt.Sprint(d.HiddenFields) != "[amount]" {
+		t.Errorf("deal as the role sees it: %+v", d)
+	}
+}
+
+// TestTimelineAndMailLinks: a contact's timeline lists the notes and tasks
+// about it, the deals with it and mail with any of its addresses, newest
+// first; mail links to contacts by address without case, including a
+// contact created after the mail was logged.
+func TestTimelineAndMailLinks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	seed := w.seedRecords(t, w.ownerA, w.A, w.repA)
+	domain := strings.ToLower(strings.ReplaceAll(w.A[:8], "-", "")) + ".example"
+	var timeline struct {
+		Account struct {
+			Contact struct {
+				Timeline struct {
+					Nodes []struct {
+						Typename string `json:"__typename"`
+						ID       string
+					}
+				}
+			}
+		}
+	}
+	w.as(t, w.ownerA, w.A, `query($id: ID!) { account { contact(id: $id) { timeline(first: 10) { nodes { __typename ... on Note { id } ... on Task { id } ... on Deal { id } ... on MailMessage { id } } } } } }`,
+		map[string]any{"id": seed[crm.Contacts]}).Decode(t, &timeline)
+	var kinds []string
+	for _, n := range timeline.Account.Contact.Timeline.Nodes {
+		kinds = append(kinds, n.Typename)
+	}
+	// Created in this order: the deal, the task, the note, then the mail
+	// (sent before all of them, so last).
+	if fmt.Sprint(kinds) != "[Note Task Deal MailMessage]" {
+		t.Fatalf("timeline %v", kinds)
+	}
+
+	// A mail from an address no contact has yet, in another case.
+	var logged struct{ LogMail struct{ ID string } }
+	w.as(t, w.ownerA, w.A, `mutation($in: MailMessageInput!) { logMail(input: $in) { id } }`, map[string]any{"in": map[string]any{
+		"from": map[string]any{"address": "Later.Person@" + strings.ToUpper(domain)}, "subject": "Before you knew me",
+		"sentAt": "2026-03-01T09:00:00Z", "direction": "INBOUND"}}).Decode(t, &logged)
+	contactsOf := func() []string {
+		var out struct {
+			Account struct {
+				MailMessage struct{ Contacts []struct{ LastName string } }
+			}
+		}
+		w.as(t, w.ownerA, w.A, `query($id: ID!) { account { mailMessage(id: $id) { contacts { lastName } } } }`, map[string]any{"id": logged.LogMail.ID}).Decode(t, &out)
+		var names []string
+		for _, c := range out.Account.MailMessage.Contacts {
+			names = append(names, c.LastName)
+		}
+		return names
+	}
+	if got := contactsOf(); len(got) != 0 {
+		t.Fatalf("a mail from nobody links to %v", got)
+	}
+	w.as(t, w.ownerA, w.A, `mutation { createContact(input: {lastName: "Later", emails: [{address: "later.person@`+domain+`"}]}) { id } }`, nil).Decode(t, &struct{}{})
+	if got := contactsOf(); fmt.Sprint(got) != "[Later]" {
+		t.Fatalf("the mail links to %v after the contact was created, want [Later]", got)
+	}
+	// Logging the same message twice gives back the first.
+	var first, second struct{ LogMail struct{ ID string } }
+	in := map[string]any{"in": map[string]any{"messageId": "<twice@" + domain + ">", "from": map[string]any{"address": "a@b.example"},
+		"sentAt": "2026-03-01T09:00:00Z", "direction": "OUTBOUND"}}
+	w.as(t, w.ownerA, w.A, `mutation($in: MailMessageInput!) { logMail(input: $in) { id } }`, in).Decode(t, &first)
+	w.as(t, w.ownerA, w.A, `mutation($in: MailMessageInput!) { logMail(input: $in) { id } }`, in).Decode(t, &second)
+	if first.LogMail.ID != second.LogMail.ID {
+		t.Fatalf("the same Message-ID logged twice made two messages")
+	}
+	if n := w.activityCount(t, w.A, "mail_message.created"); n != 3 {
+		t.Errorf("%d mail_message.created entries, want 3 (the seed's, the one from nobody, the first of the twins)", n)
+	}
+}
+
+// TestBadRecordInputIsTheClientsMistake: for every input field of every
+// record type, a value of the wrong kind, and for text a value too long,
+// answers a client error (BAD_USER_INPUT naming the field, or a
+// validation failure), never INTERNAL.
+func TestBadRecordInputIsTheClientsMistake(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	seed := w.seedRecords(t, w.ownerA, w.A, w.repA)
+	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
+	bad := []any{42, true, "x", []any{1}, map[string]any{"no": "such"}, strings.Repeat("y", 1100), "not-an-id",
+		"\u202eevil", "2026-13-45", "-5.00", "1.234", 1e30}
+	for _, api := range recordAPIs {
+		input := schema.Types[api.typ+"Input"]
+		for _, f := range input.Fields {
+			for _, v := range bad {
+				in := minimalInput(api.entity, seed)
+				in[f.Name] = v
+				r := w.as(t, w.ownerA, w.A, `mutation($in: `+api.typ+`Input!) { `+api.create+`(input: $in) { id } }`, map[string]any{"in": in})
+				for _, e := range r.Errors {
+					if e.Code() == "INTERNAL" {
+						t.Errorf("%s.%s = %v: INTERNAL", api.typ, f.Name, v)
+					}
+				}
+				if len(r.Errors) == 0 {
+					// Some values are valid for some fields ("x" for a
+					// name): delete what they made, to keep the count.
+					var out map[string]struct{ ID string }
+					r.Decode(t, &out)
+					w.as(t, w.ownerA, w.A, `mutation($id: ID!) { `+api.remove+`(id: $id) }`, map[string]any{"id": out[api.create].ID}).Decode(t, &struct{}{})
+				}
+			}
+		}
+	}
+}
