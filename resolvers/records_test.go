@@ -103,7 +103,11 @@ func TestHiddenFieldsCannotBeWrittenFilteredOrSorted(t *testing.T) {
 	// The owner's text filter finds the contact by its address; the
 	// role's does not, and finds it by its name.
 	find := func(who person, text string) int {
-		var out struct{ Account struct{ Contacts struct{ Nodes []struct{ ID string } } } }
+		var out struct {
+			Account struct {
+				Contacts struct{ Nodes []struct{ ID string } }
+			}
+		}
 		w.as(t, who, w.A, `query($q: String) { account { contacts(filter: {text: $q}) { nodes { id } } } }`, map[string]any{"q": text}).Decode(t, &out)
 		return len(out.Account.Contacts.Nodes)
 	}
