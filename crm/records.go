@@ -223,10 +223,6 @@ const (
 	MaxMailContacts = 50     // contacts shown as a mail's participants
 )
 
-// TenantID is the record's account: what hidden fields under it are judged
-// by (resolvers.AccountScoped).
-func (m *RecordMeta) TenantID() uuid.UUID { return m.AccountID }
-
 // RecordMeta is what every record has besides its fields.
 type RecordMeta struct {
 	ID        uuid.UUID `db:"id"`
@@ -246,6 +242,10 @@ func (m *RecordMeta) Meta() *RecordMeta { return m }
 
 // Owner is the record's owner, for policy checks.
 func (m *RecordMeta) Owner() uuid.UUID { return m.OwnerID }
+
+// TenantID is the record's account: what hidden fields under it are judged
+// by (resolvers.AccountScoped).
+func (m *RecordMeta) TenantID() uuid.UUID { return m.AccountID }
 
 // Field returns the field named name, or nil.
 func (t *RecordType) Field(name string) *Field {

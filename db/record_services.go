@@ -133,24 +133,15 @@ func (r *relations) MailContacts(ctx context.Context, a crm.Actor, mailIDs []uui
 		if !okMail || !okContacts {
 			return nil
 		}
-		var rows []struct {
-			MailID    uuid.UUID `db:"mail_id"`
-			ContactID uuid.UUID `db:"contact_id"`
-		}
-		if err := tx.Select(ctx, &rows, "SELECT mail_id, contact_id FROM (SELECT m.id AS mail_id, c.id AS contact_id,"+
+		var pairs []idPair
+		if err := tx.Select(ctx, &pairs, "SELECT key, value FROM (SELECT m.id AS key, c.id AS value,"+
 			" row_number() OVER (PARTITION BY m.id ORDER BY c.id) AS n FROM mail_messages m"+
 			" JOIN contacts c ON c.account_id = m.account_id AND c.email_keys && m.address_keys"+
 			" WHERE m.account_id = "+account+" AND m.id = ANY("+q.arg(pq.Array(mailIDs))+")"+ownMail+ownContacts+
-			") x WHERE n <= "+q.arg(crm.MaxMailContacts)+" ORDER BY mail_id, contact_id", q.args...); err != nil {
+			") x WHERE n <= "+q.arg(crm.MaxMailContacts)+" ORDER BY key, value", q.args...); err != nil {
 			return fmt.Errorf("mail contacts: %w", err)
 		}
-		byMail := map[uuid.UUID][]uuid.UUID{}
-		for _, row := range rows {
-			byMail[row.MailID] = append(byMail[row.MailID], row.ContactID)
-		}
-		for i, id := range mailIDs {
-			out[i] = byMail[id]
-		}
+		out = groupPairs(mailIDs, pairs)
 		return nil
 	})
 	return out, err

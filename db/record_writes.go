@@ -150,27 +150,21 @@ func (s *Records[T, P]) existing(ctx context.Context, tx *Tx, e *entered, ownerI
 			value = as.Value
 		}
 	}
-	rows, err := tx.Query(ctx, "SELECT "+s.selects+" FROM "+s.table()+" r WHERE r.account_id = $1 AND r.owner_id = $2 AND r."+
-		pq.QuoteIdentifier(key.Columns()[0])+" = $3", e.account.ID, ownerID, value)
-	if err != nil {
-		return nil, fmt.Errorf("find %s: %w", s.t.Noun, err)
-	}
-	recs, err := s.scanRecords(rows, nil)
-	if err != nil {
-		return nil, err
-	}
-	if len(recs) == 0 {
-		return nil, fmt.Errorf("create %s: conflict without a record", s.t.Noun)
-	}
-	s.shape(e, recs)
-	return &recs[0], nil
+	return s.selectOne(ctx, tx, e, "r.account_id = $1 AND r.owner_id = $2 AND r."+pq.QuoteIdentifier(key.Columns()[0])+" = $3",
+		e.account.ID, ownerID, value)
 }
 
 // written reads a record the actor just wrote, whether or not their role
 // lets them see it afterwards (a record created for a colleague under a
 // role that views only its own): the answer to their mutation.
 func (s *Records[T, P]) written(ctx context.Context, tx *Tx, e *entered, id uuid.UUID) (*T, error) {
-	rows, err := tx.Query(ctx, "SELECT "+s.selects+" FROM "+s.table()+" r WHERE r.account_id = $1 AND r.id = $2", e.account.ID, id)
+	return s.selectOne(ctx, tx, e, "r.account_id = $1 AND r.id = $2", e.account.ID, id)
+}
+
+// selectOne reads the record where cond holds, shaped for e; NOT_FOUND
+// when there is none.
+func (s *Records[T, P]) selectOne(ctx context.Context, tx *Tx, e *entered, cond string, args ...any) (*T, error) {
+	rows, err := tx.Query(ctx, "SELECT "+s.selects+" FROM "+s.table()+" r WHERE "+cond, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", s.t.Noun, err)
 	}

@@ -294,24 +294,35 @@ func (s *Records[T, P]) Linked(ctx context.Context, a crm.Actor, field string, i
 			return err
 		}
 		q.where("r.id = ANY(%s)", q.arg(pq.Array(ids)))
-		var rows []struct {
-			RecordID uuid.UUID `db:"record_id"`
-			LinkedID uuid.UUID `db:"linked_id"`
-		}
-		if err := tx.Select(ctx, &rows, "SELECT l.record_id, l.linked_id FROM "+s.table()+" r JOIN "+pq.QuoteIdentifier(f.Link)+
+		var pairs []idPair
+		if err := tx.Select(ctx, &pairs, "SELECT l.record_id AS key, l.linked_id AS value FROM "+s.table()+" r JOIN "+pq.QuoteIdentifier(f.Link)+
 			" l ON l.account_id = r.account_id AND l.record_id = r.id"+q.clause()+" ORDER BY l.record_id, l.linked_id", q.args...); err != nil {
 			return fmt.Errorf("read %s: %w", f.Link, err)
 		}
-		byRecord := map[uuid.UUID][]uuid.UUID{}
-		for _, r := range rows {
-			byRecord[r.RecordID] = append(byRecord[r.RecordID], r.LinkedID)
-		}
-		for i, id := range ids {
-			out[i] = byRecord[id]
-		}
+		out = groupPairs(ids, pairs)
 		return nil
 	})
 	return out, err
+}
+
+// idPair is a row of a one-to-many read: a key and one of its values.
+type idPair struct {
+	Key   uuid.UUID `db:"key"`
+	Value uuid.UUID `db:"value"`
+}
+
+// groupPairs gathers pairs by key, in the order of keys (nil for a key
+// without values).
+func groupPairs(keys []uuid.UUID, pairs []idPair) [][]uuid.UUID {
+	byKey := map[uuid.UUID][]uuid.UUID{}
+	for _, p := range pairs {
+		byKey[p.Key] = append(byKey[p.Key], p.Value)
+	}
+	out := make([][]uuid.UUID, len(keys))
+	for i, k := range keys {
+		out[i] = byKey[k]
+	}
+	return out
 }
 
 // List implements crm.RecordStore.
@@ -632,8 +643,8 @@ func (s *Records[T, P]) filter(q *query, e *entered, in map[string]any) error {
 }
 
 func (s *Records[T, P]) filterOne(q *query, g crm.Grant, f crm.Filter, path string, raw any) error {
-	if reflect.ValueOf(raw).Kind() == reflect.Pointer && reflect.ValueOf(raw).IsNil() || raw == nil {
-		return nil
+	if rv := reflect.ValueOf(raw); !rv.IsValid() || rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return nil // a filter given as null filters nothing
 	}
 	switch f.Op {
 	case crm.FilterText:
