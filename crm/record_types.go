@@ -26,6 +26,7 @@ type Contact struct {
 }
 
 var contactType = &RecordType{
+	Search: SearchContact,
 	Go:     reflect.TypeFor[Contact](),
 	Entity: Contacts, Noun: "contact", Table: "contacts",
 	Fields: []Field{
@@ -60,6 +61,7 @@ type Company struct {
 }
 
 var companyType = &RecordType{
+	Search: SearchCompany,
 	Go:     reflect.TypeFor[Company](),
 	Entity: Companies, Noun: "company", Table: "companies",
 	Fields: []Field{
@@ -94,6 +96,7 @@ type Deal struct {
 }
 
 var dealType = &RecordType{
+	Search: SearchDeal,
 	Go:     reflect.TypeFor[Deal](),
 	Entity: Deals, Noun: "deal", Table: "deals",
 	Fields: []Field{
@@ -134,6 +137,7 @@ type Task struct {
 }
 
 var taskType = &RecordType{
+	Search: SearchTask,
 	Go:     reflect.TypeFor[Task](),
 	Entity: Tasks, Noun: "task", Table: "tasks",
 	Fields: []Field{
@@ -168,6 +172,7 @@ type Note struct {
 }
 
 var noteType = &RecordType{
+	Search: SearchNote,
 	Go:     reflect.TypeFor[Note](),
 	Entity: Notes, Noun: "note", Table: "notes",
 	Fields: []Field{
@@ -288,6 +293,7 @@ type MailMessage struct {
 }
 
 var mailType = &RecordType{
+	Search: SearchMail,
 	Go:     reflect.TypeFor[MailMessage](),
 	Entity: Mail, Noun: "mail message", Table: "mail_messages", Immutable: true,
 	// Logging a message twice (the same Message-ID, by the same member)

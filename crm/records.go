@@ -53,6 +53,9 @@ type RecordType struct {
 	// Idempotent names a field whose value identifies a record for its
 	// owner: creating another with the same value gives back the first.
 	Idempotent string
+	// Search is what search calls the type ("" when it does not search
+	// it); it reads the fields whose Search says how.
+	Search SearchType
 
 	indexOnce sync.Once
 	index     map[string][]int

@@ -255,9 +255,11 @@ func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 	return tx.q.ExecContext(context.WithoutCancel(ctx), query, args...)
 }
 
-// setScope changes the transaction's scope.
+// setScope changes the transaction's scope. It also clears a set of
+// accounts a read over several had opened (search), so that no later read
+// of the transaction sees more than its one account.
 func (tx *Tx) setScope(ctx context.Context, scope Scope) error {
-	_, err := tx.Exec(ctx, `SELECT set_config('app.user_id', $1, true), set_config('app.account_id', $2, true)`,
+	_, err := tx.Exec(ctx, `SELECT set_config('app.user_id', $1, true), set_config('app.account_id', $2, true), set_config('app.account_ids', '', true)`,
 		uuidOrEmpty(scope.UserID), uuidOrEmpty(scope.AccountID))
 	return err
 }

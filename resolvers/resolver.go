@@ -31,6 +31,7 @@ type Resolver struct {
 	Protections crm.ProtectionService
 	Audit       crm.AuditService
 	Records     crm.Records
+	Search      crm.SearchService
 	// Access re-checks live streams (the gateway's watch uses it).
 	Access crm.AccessChecker
 	// Operations groups each operation's reads into one transaction.
