@@ -2,6 +2,7 @@ package resolvers_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -403,28 +404,20 @@ func TestRemoveMemberTransfersRecordsOrNothing(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, gatewaytest.Options{})
 	conn := superuser(t, w.srv)
-	// CRM records arrive with their own issue; this table stands for them:
-	// a tenant table with an owner, under row-level security like theirs.
+	// The rep owns three contacts and a deal in A; B has a contact of its
+	// own. A trigger on deals fails the removal after the contacts moved.
+	for i := range 3 {
+		w.as(t, w.repA, w.A, `mutation($n: String!) { createContact(input: {lastName: $n}) { id } }`, map[string]any{"n": fmt.Sprint("Rep's ", i)}).Decode(t, &struct{}{})
+	}
+	w.as(t, w.repA, w.A, `mutation { createDeal(input: {title: "Rep's deal"}) { id } }`, nil).Decode(t, &struct{}{})
+	w.as(t, w.ownerB, w.B, `mutation { createContact(input: {lastName: "B's own"}) { id } }`, nil).Decode(t, &struct{}{})
 	for _, stmt := range []string{
-		`CREATE TABLE probe_records (account_id uuid NOT NULL, id uuid NOT NULL, owner_id uuid NOT NULL, PRIMARY KEY (account_id, id))`,
-		`ALTER TABLE probe_records ENABLE ROW LEVEL SECURITY`,
-		`ALTER TABLE probe_records FORCE ROW LEVEL SECURITY`,
-		`CREATE POLICY tenant ON probe_records USING (account_id = app_account_id()) WITH CHECK (account_id = app_account_id())`,
-		`GRANT SELECT, UPDATE ON probe_records TO switchboard_app`,
 		`CREATE FUNCTION probe_fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$`,
-		`CREATE TRIGGER probe_fail BEFORE UPDATE ON probe_records FOR EACH ROW EXECUTE FUNCTION probe_fail()`,
+		`CREATE TRIGGER probe_fail BEFORE UPDATE ON deals FOR EACH ROW EXECUTE FUNCTION probe_fail()`,
 	} {
 		if _, err := conn.Exec(stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
 		}
-	}
-	for i := range 3 {
-		if _, err := conn.Exec(`INSERT INTO probe_records VALUES ($1, gen_random_uuid(), $2)`, w.A, w.repA.id); err != nil {
-			t.Fatal(i, err)
-		}
-	}
-	if _, err := conn.Exec(`INSERT INTO probe_records VALUES ($1, gen_random_uuid(), $2)`, w.B, w.ownerB.id); err != nil {
-		t.Fatal(err)
 	}
 	remove := func(transferTo string) gatewaytest.Response {
 		return w.as(t, w.adminA, w.A, `mutation($u: ID!, $t: ID!) { removeMember(userId: $u, transferTo: $t) }`,
@@ -432,7 +425,7 @@ func TestRemoveMemberTransfersRecordsOrNothing(t *testing.T) {
 	}
 	owned := func(owner string) int {
 		var n int
-		if err := conn.Get(&n, `SELECT count(*) FROM probe_records WHERE account_id = $1 AND owner_id = $2`, w.A, owner); err != nil {
+		if err := conn.Get(&n, `SELECT count(*) FROM contacts WHERE account_id = $1 AND owner_id = $2`, w.A, owner); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -448,7 +441,7 @@ func TestRemoveMemberTransfersRecordsOrNothing(t *testing.T) {
 	var stillThere struct{ Account struct{ ID string } }
 	w.as(t, w.repA, w.A, `{ account { id } }`, nil).Decode(t, &stillThere)
 
-	if _, err := conn.Exec(`DROP TRIGGER probe_fail ON probe_records`); err != nil {
+	if _, err := conn.Exec(`DROP TRIGGER probe_fail ON deals`); err != nil {
 		t.Fatal(err)
 	}
 	var ok struct{ RemoveMember bool }
@@ -457,7 +450,7 @@ func TestRemoveMemberTransfersRecordsOrNothing(t *testing.T) {
 		t.Fatalf("records not transferred: rep %d, manager %d", owned(w.repA.id), owned(w.managerA.id))
 	}
 	var bRows int
-	if err := conn.Get(&bRows, `SELECT count(*) FROM probe_records WHERE account_id = $1 AND owner_id = $2`, w.B, w.ownerB.id); err != nil || bRows != 1 {
+	if err := conn.Get(&bRows, `SELECT count(*) FROM contacts WHERE account_id = $1 AND owner_id = $2`, w.B, w.ownerB.id); err != nil || bRows != 1 {
 		t.Fatal("another account's records were touched")
 	}
 	onlyCode(t, w.as(t, w.repA, w.A, `{ account { id } }`, nil), "NOT_FOUND")
@@ -484,7 +477,7 @@ func TestRemoveMemberTransfersRecordsOrNothing(t *testing.T) {
 		}
 	}
 	w.as(t, w.adminA, w.A, `{ account { activity(first: 1, filter: {action: "member.removed"}) { nodes { changes } } } }`, nil).Decode(t, &entry)
-	if len(entry.Account.Activity.Nodes) != 1 || !strings.Contains(entry.Account.Activity.Nodes[0].Changes, `"transferred.probe_records":{"to":3}`) {
+	if len(entry.Account.Activity.Nodes) != 1 || !strings.Contains(entry.Account.Activity.Nodes[0].Changes, `"transferred.contacts":{"to":3}`) {
 		t.Fatalf("removal entry %+v", entry)
 	}
 }

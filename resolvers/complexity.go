@@ -39,6 +39,8 @@ var computedLists = map[string]bool{
 	"MailMessage.to":        true,
 	"MailMessage.cc":        true,
 	"MailMessage.bcc":       true,
+	"SearchFacets.accounts": true,
+	"SearchFacets.types":    true,
 }
 
 // complexity returns gqlgen's per-field cost functions for the schema.

@@ -151,6 +151,8 @@ func TestIsolation(t *testing.T) {
 		{"give a foreign role", `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`, map[string]any{"u": w.readerA.id, "r": ids["role"]}, false},
 		{"resend invitation", `mutation($id: ID!) { resendInvitation(id: $id) { id } }`, map[string]any{"id": ids["invitation"]}, false},
 		{"revoke invitation", `mutation($id: ID!) { revokeInvitation(id: $id) }`, map[string]any{"id": ids["invitation"]}, false},
+		{"search in a foreign account", `query($a: ID!) { search(query: "Seed", accounts: [$a]) { nodes { title } facets { types { count } } } }`,
+			map[string]any{"a": ids["account"]}, true},
 		{"add to a foreign group", `mutation($g: ID!, $c: [ID!]!) { addToGroup(groupId: $g, contactIds: $c) { id } }`,
 			map[string]any{"g": recB[crm.Groups], "c": []string{recA[crm.Contacts]}}, false},
 		{"add foreign contacts to a group", `mutation($g: ID!, $c: [ID!]!) { addToGroup(groupId: $g, contactIds: $c) { id } }`,
