@@ -141,6 +141,7 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 		Protections: accounts.Protections,
 		Audit:       accounts.Audit,
 		Records:     records,
+		Search:      db.NewSearchService(database),
 		Access:      accounts.Accounts,
 		Operations:  database,
 		Bus:         bus,

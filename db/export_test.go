@@ -9,3 +9,6 @@ func RunInTxForTest(ctx context.Context, d *DB, fn func(ctx context.Context, tx 
 
 // OpenPreparedForTest exposes the request pool's driver (openPrepared).
 var OpenPreparedForTest = openPrepared
+
+// IndexAllSQLForTest is the statement that indexes every record of t.
+var IndexAllSQLForTest = indexAllSQL

@@ -529,5 +529,9 @@ func transferRecords(ctx context.Context, tx *Tx, accountID, from, to uuid.UUID)
 			}
 		}
 	}
+	// Search reads a record's owner from its documents.
+	if _, err := tx.Exec(ctx, `UPDATE search_doc SET owner_id = $3 WHERE account_id = $1 AND owner_id = $2`, accountID, from, to); err != nil {
+		return nil, fmt.Errorf("transfer search documents: %w", err)
+	}
 	return moved, nil
 }

@@ -125,6 +125,9 @@ func (s *Records[T, P]) Create(ctx context.Context, a crm.Actor, in crm.Input) (
 				changes[as.Field.Name] = crm.Change{To: as.Value}
 			}
 		}
+		if err := index(ctx, tx, e, s.t, id); err != nil {
+			return err
+		}
 		if err := s.core.countAction(ctx, tx, e, s.t.Entity, crm.Create); err != nil {
 			return err
 		}
@@ -265,6 +268,9 @@ func (s *Records[T, P]) Update(ctx context.Context, a crm.Actor, id uuid.UUID, i
 				return err
 			}
 		}
+		if err := index(ctx, tx, e, s.t, id); err != nil {
+			return err
+		}
 		if err := s.core.countAction(ctx, tx, e, s.t.Entity, crm.Edit); err != nil {
 			return err
 		}
@@ -314,17 +320,23 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 						pq.QuoteIdentifier(cols[1]) + " = NULL WHERE account_id = $1 AND " + pq.QuoteIdentifier(cols[0]) + " = $2 AND " +
 						pq.QuoteIdentifier(cols[1]) + " = $3"
 				}
-				res, err := tx.Exec(ctx, stmt, e.account.ID, string(s.t.Entity), id)
-				if err != nil {
+				var touched []uuid.UUID
+				if err := tx.Select(ctx, &touched, stmt+" RETURNING id", e.account.ID, string(s.t.Entity), id); err != nil {
 					return fmt.Errorf("delete %s of a %s: %w", other.Table, s.t.Noun, err)
 				}
-				if n, _ := res.RowsAffected(); n > 0 && f.Required {
-					changes[other.Table+".deleted"] = crm.Change{To: n}
+				if n := len(touched); n > 0 && f.Required {
+					changes[other.Table+".deleted"] = crm.Change{To: int64(n)}
+				}
+				if err := index(ctx, tx, e, other, touched...); err != nil {
+					return err
 				}
 			}
 		}
 		if _, err := tx.Exec(ctx, "DELETE FROM "+s.table()+" WHERE account_id = $1 AND id = $2", e.account.ID, id); err != nil {
 			return fmt.Errorf("delete %s: %w", s.t.Noun, err)
+		}
+		if err := index(ctx, tx, e, s.t, id); err != nil {
+			return err
 		}
 		if err := s.core.countAction(ctx, tx, e, s.t.Entity, crm.Delete); err != nil {
 			return err

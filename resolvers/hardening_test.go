@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -563,8 +565,21 @@ func TestHiddenValuesAppearNowhere(t *testing.T) {
 			}
 		}
 	}
+	// Search, for every hidden value and for the words around them.
+	// (A hit's record is the record the account tour above reads whole.)
+	hits := "{ nodes { account { id name } type title snippet score record { __typename ... on Contact { id firstName emails { address } } } }" +
+		" pageInfo { endCursor hasNextPage } facets { accounts { account { id name } count } types { type count } } }"
+	for i, text := range append(slices.Clone(secrets), "seed", "sam", "hamburg", "street", "team", "040", "5550100", domain, "Seed Company") {
+		tour[fmt.Sprintf("search %d (%s)", i, text)] = `{ search(query: ` + strconv.Quote(text) + `) ` + hits + ` }`
+	}
 	for name, q := range tour {
 		check(name, w.as(t, w.readerA, w.A, q, nil))
+	}
+	// The searches found what the role shows: the tour saw real hits.
+	var found struct{ Search struct{ Nodes []struct{ Type, Snippet string } } }
+	w.as(t, w.readerA, w.A, `{ search(query: "seed") { nodes { type snippet } } }`, nil).Decode(t, &found)
+	if len(found.Search.Nodes) < 4 {
+		t.Fatalf("a search for seed found only %+v", found.Search.Nodes)
 	}
 	// A live feed of the account too.
 	ws := w.srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, map[string]any{"Authorization": "Bearer " + w.readerA.token, "accountId": w.A})

@@ -2,6 +2,7 @@ package resolvers_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -235,5 +236,111 @@ func TestBadRecordInputIsTheClientsMistake(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSearchOverTheAPI: search answers with hits, their records and
+// facets, pages by its cursor, and refuses bad arguments as the client's
+// mistake, naming them.
+func TestSearchOverTheAPI(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	w.seedRecords(t, w.ownerA, w.A, w.repA)
+	w.seedRecords(t, w.ownerB, w.B, w.memberB)
+	var res struct {
+		Search struct {
+			Nodes []struct {
+				Account struct{ ID, Name string }
+				Type    string
+				Title   string
+				Snippet string
+				Record  struct {
+					Typename string `json:"__typename"`
+					ID       string
+				}
+			}
+			PageInfo struct {
+				EndCursor   *string
+				HasNextPage bool
+			}
+			Facets struct {
+				Accounts []struct {
+					Account struct{ ID string }
+					Count   int
+				}
+				Types []struct {
+					Type  string
+					Count int
+				}
+			}
+		}
+	}
+	const q = `query($q: String!, $first: Int, $after: String, $types: [SearchType!]) {
+		search(query: $q, first: $first, after: $after, types: $types) {
+			nodes { account { id name } type title snippet record { __typename ... on Contact { id } ... on Deal { id } ... on Company { id }
+				... on Task { id } ... on Note { id } ... on MailMessage { id } } }
+			pageInfo { endCursor hasNextPage } facets { accounts { account { id } count } types { type count } } } }`
+	w.as(t, w.ownerA, w.A, q, map[string]any{"q": "sam"}).Decode(t, &res)
+	types := map[string]string{}
+	for _, h := range res.Search.Nodes {
+		if h.Account.ID != w.A || h.Record.ID == "" {
+			t.Errorf("hit %+v: not A's, or without its record", h)
+		}
+		types[h.Type] = h.Record.Typename
+	}
+	for typ, typename := range map[string]string{"CONTACT": "Contact", "TASK": "Task", "NOTE": "Note", "MAIL": "MailMessage"} {
+		if types[typ] != typename {
+			t.Errorf("a search for sam found %v, no %s", types, typ)
+		}
+	}
+	if len(res.Search.Facets.Accounts) != 1 || res.Search.Facets.Accounts[0].Account.ID != w.A || res.Search.Facets.Accounts[0].Count != len(res.Search.Nodes) {
+		t.Errorf("facets %+v for %d hits", res.Search.Facets, len(res.Search.Nodes))
+	}
+
+	// Pages: one hit at a time, each once.
+	seen := map[string]bool{}
+	var after *string
+	for range 10 {
+		w.as(t, w.ownerA, w.A, q, map[string]any{"q": "sam", "first": 1, "after": after}).Decode(t, &res)
+		for _, h := range res.Search.Nodes {
+			if seen[h.Record.ID] {
+				t.Fatalf("%s twice", h.Record.ID)
+			}
+			seen[h.Record.ID] = true
+		}
+		if !res.Search.PageInfo.HasNextPage {
+			break
+		}
+		after = res.Search.PageInfo.EndCursor
+	}
+	if len(seen) != len(types) {
+		t.Errorf("paging one by one saw %d hits, one page %d", len(seen), len(types))
+	}
+
+	for _, c := range []struct {
+		name  string
+		query string
+		vars  map[string]any
+		field string
+	}{
+		{"an empty query", `{ search(query: "") { nodes { title } } }`, nil, "query"},
+		{"a long query", `query($q: String!) { search(query: $q) { nodes { title } } }`, map[string]any{"q": strings.Repeat("sam ", 60)}, "query"},
+		{"a malformed account", `{ search(query: "sam", accounts: ["not-an-id"]) { nodes { title } } }`, nil, "accounts"},
+		{"too many accounts", `query($a: [ID!]) { search(query: "sam", accounts: $a) { nodes { title } } }`,
+			map[string]any{"a": slices.Repeat([]string{w.A}, crm.MaxSearchAccounts+1)}, "accounts"},
+		{"a bad cursor", `{ search(query: "sam", after: "nope") { nodes { title } } }`, nil, "after"},
+		{"a page too big", `{ search(query: "sam", first: 1000) { nodes { title } } }`, nil, "first"},
+	} {
+		r := w.as(t, w.ownerA, w.A, c.query, c.vars)
+		if len(r.Errors) != 1 || r.Errors[0].Code() != "BAD_USER_INPUT" {
+			t.Errorf("%s: %+v, want one BAD_USER_INPUT", c.name, r.Errors)
+			continue
+		}
+		if got, _ := r.Errors[0].Extensions["field"].(string); !strings.HasSuffix(got, c.field) {
+			t.Errorf("%s: BAD_USER_INPUT naming %q, want %q", c.name, got, c.field)
+		}
+	}
+	if r := w.as(t, w.ownerA, w.A, `{ search(query: "sam", types: [GROUP]) { nodes { title } } }`, nil); len(r.Errors) == 0 || r.Errors[0].Code() == "INTERNAL" {
+		t.Errorf("an unknown type: %+v", r.Errors)
 	}
 }
