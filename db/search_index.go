@@ -175,19 +175,6 @@ func index(ctx context.Context, tx *Tx, e *entered, t *crm.RecordType, ids ...uu
 	return nil
 }
 
-// unindex removes the documents of records of entity, for records deleted
-// by a statement that does not name them (dependents).
-func unindex(ctx context.Context, tx *Tx, e *entered, entity crm.Entity, ids []uuid.UUID) error {
-	if len(ids) == 0 {
-		return nil
-	}
-	if _, err := tx.Exec(ctx, "DELETE FROM search_doc WHERE account_id = $1 AND entity = $2 AND record_id = ANY ($3)",
-		e.account.ID, string(entity), pq.Array(ids)); err != nil {
-		return fmt.Errorf("unindex %s: %w", entity, err)
-	}
-	return nil
-}
-
 // RebuildSearch writes the whole search index again from the records, as
 // the tables' owner: for data loaded around the record layer (the scale
 // generator) and after a change to what a type indexes. It takes the

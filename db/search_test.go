@@ -79,7 +79,7 @@ func TestSearchShowsWhatEachRoleShows(t *testing.T) {
 	ownerA, ownerB, ownerC := f.signUp(), f.signUp(), f.signUp()
 	viewer := f.join(ownerA, roleID(crm.RoleSalesRep)) // A: own deals, tasks, notes and mail
 	hiding := f.customRole(ownerB, "Hiding", cells(crm.RoleManager), "deals.amount", "contacts.email")
-	f.viewerIn(ownerB, viewer, hiding)                    // B: everything, amounts and addresses hidden
+	f.viewerIn(ownerB, viewer, hiding)                   // B: everything, amounts and addresses hidden
 	f.viewerIn(ownerC, viewer, roleID(crm.RoleReadOnly)) // C: reads all but mail
 	f.seedLovelace(ownerA, "a.example", viewer.ID)
 	f.seedLovelace(ownerB, "b.example", ownerB.ID)

@@ -576,7 +576,11 @@ func TestHiddenValuesAppearNowhere(t *testing.T) {
 		check(name, w.as(t, w.readerA, w.A, q, nil))
 	}
 	// The searches found what the role shows: the tour saw real hits.
-	var found struct{ Search struct{ Nodes []struct{ Type, Snippet string } } }
+	var found struct {
+		Search struct {
+			Nodes []struct{ Type, Snippet string }
+		}
+	}
 	w.as(t, w.readerA, w.A, `{ search(query: "seed") { nodes { type snippet } } }`, nil).Decode(t, &found)
 	if len(found.Search.Nodes) < 4 {
 		t.Fatalf("a search for seed found only %+v", found.Search.Nodes)
