@@ -344,3 +344,69 @@ func TestSearchOverTheAPI(t *testing.T) {
 		t.Errorf("an unknown type: %+v", r.Errors)
 	}
 }
+
+// TestSearchPagesUnderConcurrentInserts: while another member keeps adding
+// matching contacts, paging through a search sees every contact that was
+// there when it began, each once.
+func TestSearchPagesUnderConcurrentInserts(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	const create = `mutation($n: String!) { createContact(input: {firstName: $n, lastName: "Pageturner"}) { id } }`
+	before := map[string]bool{}
+	for i := range 30 {
+		var out struct{ CreateContact struct{ ID string } }
+		w.as(t, w.ownerA, w.A, create, map[string]any{"n": fmt.Sprintf("Early%02d", i)}).Decode(t, &out)
+		before[out.CreateContact.ID] = true
+	}
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			if r := w.as(t, w.adminA, w.A, create, map[string]any{"n": fmt.Sprintf("Late%03d", n)}); len(r.Errors) > 0 {
+				t.Errorf("a concurrent insert: %+v", r.Errors)
+			}
+			n++
+		}
+	}()
+	seen := map[string]bool{}
+	var after *string
+	for page := 0; ; page++ {
+		var res struct {
+			Search struct {
+				Nodes    []struct{ Record struct{ ID string } }
+				PageInfo struct {
+					EndCursor   *string
+					HasNextPage bool
+				}
+			}
+		}
+		w.as(t, w.ownerA, w.A, `query($after: String) { search(query: "pageturner", first: 4, after: $after) {
+			nodes { record { ... on Contact { id } } } pageInfo { endCursor hasNextPage } } }`, map[string]any{"after": after}).Decode(t, &res)
+		for _, n := range res.Search.Nodes {
+			if seen[n.Record.ID] {
+				t.Fatalf("page %d repeats %s", page, n.Record.ID)
+			}
+			seen[n.Record.ID] = true
+		}
+		if !res.Search.PageInfo.HasNextPage {
+			break
+		}
+		after = res.Search.PageInfo.EndCursor
+	}
+	close(stop)
+	if inserted := <-done; inserted == 0 {
+		t.Fatal("no insert ran while paging")
+	}
+	for id := range before {
+		if !seen[id] {
+			t.Errorf("paging missed %s, there from the start", id)
+		}
+	}
+}
