@@ -1,6 +1,11 @@
 package db
 
-import "context"
+import (
+	"context"
+	"strings"
+
+	"switchboard/crm"
+)
 
 // RunInTxForTest exposes inTx to the external tests of this package.
 func RunInTxForTest(ctx context.Context, d *DB, fn func(ctx context.Context, tx *Tx) error) error {
@@ -12,3 +17,18 @@ var OpenPreparedForTest = openPrepared
 
 // IndexAllSQLForTest is the statement that indexes every record of t.
 var IndexAllSQLForTest = indexAllSQL
+
+// ExplainSearchForTest runs a search under EXPLAIN (ANALYZE, BUFFERS) and
+// returns the plan.
+func ExplainSearchForTest(ctx context.Context, d *DB, a crm.Actor, sq crm.SearchQuery) (string, error) {
+	sq, err := sq.Check()
+	if err != nil {
+		return "", err
+	}
+	var plan []string
+	err = d.searching(ctx, a, crm.RecordTypes, parseSearch(sq.Text), nil, nil, sq.Page.First,
+		func(ctx context.Context, tx *Tx, stmt string, args []any, _ []searchAccess) error {
+			return tx.Select(ctx, &plan, "EXPLAIN (ANALYZE, BUFFERS) "+stmt, args...)
+		})
+	return strings.Join(plan, "\n"), err
+}

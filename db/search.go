@@ -224,31 +224,14 @@ func (s *SearchService) Search(ctx context.Context, a crm.Actor, sq crm.SearchQu
 	if sq.Accounts != nil {
 		only = dedupeIDs(slices.Clone(sq.Accounts))
 	}
-	out := &crm.SearchResult{Nodes: []crm.SearchHit{}, Facets: crm.SearchFacets{Accounts: []crm.AccountFacet{}, Types: []crm.TypeFacet{}}}
-	err = s.db.readAs(ctx, a, func(ctx context.Context, tx *Tx, p *crm.Principal) error {
+	out := &crm.SearchResult{}
+	err = s.db.searching(ctx, a, types, terms, only, after, sq.Page.First, func(ctx context.Context, tx *Tx, stmt string, args []any, access []searchAccess) error {
 		out.Nodes, out.PageInfo = []crm.SearchHit{}, crm.PageInfo{}
 		out.Facets = crm.SearchFacets{Accounts: []crm.AccountFacet{}, Types: []crm.TypeFacet{}}
-		access, err := searchAccounts(ctx, tx, p, a.Client.IP, only)
-		if err != nil {
-			return err
-		}
-		stmt, args, ok := searchStatement(p.User.ID, access, types, terms, after, sq.Page.First)
-		if !ok {
+		if stmt == "" {
 			return nil // nothing the viewer may see, or nothing to look for
 		}
-		ids := make([]string, len(access))
-		for i, ac := range access {
-			ids[i] = ac.account.ID.String()
-		}
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.account_ids', $1, true)`, strings.Join(ids, ",")); err != nil {
-			return fmt.Errorf("search scope: %w", err)
-		}
 		rows, err := readSearch(ctx, tx, stmt, args)
-		// The set admits this statement only: the operation's later reads
-		// are scoped as before.
-		if _, resetErr := tx.Exec(ctx, `SELECT set_config('app.account_ids', '', true)`); err == nil && resetErr != nil {
-			err = fmt.Errorf("search scope: %w", resetErr)
-		}
 		if err != nil {
 			return err
 		}
@@ -259,6 +242,37 @@ func (s *SearchService) Search(ctx context.Context, a crm.Actor, sq crm.SearchQu
 		return nil, err
 	}
 	return out, nil
+}
+
+// searching runs fn in the actor's transaction with the search statement
+// ("" when there is nothing to run) and the accounts it reads, admitting
+// those accounts to row-level security for fn alone.
+func (d *DB) searching(ctx context.Context, a crm.Actor, types []*crm.RecordType, terms searchTerms, only []uuid.UUID, after *searchCursor, first int,
+	fn func(ctx context.Context, tx *Tx, stmt string, args []any, access []searchAccess) error) error {
+	return d.readAs(ctx, a, func(ctx context.Context, tx *Tx, p *crm.Principal) error {
+		access, err := searchAccounts(ctx, tx, p, a.Client.IP, only)
+		if err != nil {
+			return err
+		}
+		stmt, args, ok := searchStatement(p.User.ID, access, types, terms, after, first)
+		if !ok {
+			return fn(ctx, tx, "", nil, access)
+		}
+		ids := make([]string, len(access))
+		for i, ac := range access {
+			ids[i] = ac.account.ID.String()
+		}
+		if _, err := tx.Exec(ctx, `SELECT set_config('app.account_ids', $1, true)`, strings.Join(ids, ",")); err != nil {
+			return fmt.Errorf("search scope: %w", err)
+		}
+		err = fn(ctx, tx, stmt, args, access)
+		// The set admits this statement only: the operation's later reads
+		// are scoped as before.
+		if _, resetErr := tx.Exec(ctx, `SELECT set_config('app.account_ids', '', true)`); err == nil && resetErr != nil {
+			err = fmt.Errorf("search scope: %w", resetErr)
+		}
+		return err
+	})
 }
 
 // searchRow is a hit or a facet of the search statement.
