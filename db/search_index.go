@@ -150,7 +150,7 @@ func indexSQL(t *crm.RecordType, where, account, ids string) string {
 		" AND d.record_id = ANY (" + ids + ") AND NOT EXISTS (SELECT 1 FROM docs WHERE docs.record_id = d.record_id AND docs.grp = d.grp)), " +
 		"terms AS (INSERT INTO search_term (account_id, term) SELECT DISTINCT docs.account_id, w.term FROM docs, " +
 		"unnest(tsvector_to_array(ts_filter(docs.words, '{a}'))) w(term) WHERE docs.grp = '' AND length(w.term) BETWEEN 3 AND 40 " +
-		"ON CONFLICT DO NOTHING) " +
+		"ORDER BY 1, 2 ON CONFLICT DO NOTHING) " + // in order: two writers of the same new terms cannot deadlock
 		"INSERT INTO search_doc AS d (account_id, entity, record_id, grp, owner_id, title, body, tsv, digits) " +
 		"SELECT account_id, entity, record_id, grp, owner_id, title, body, words || sb_tag(account_id)::tsvector, digits FROM docs " +
 		"ON CONFLICT (account_id, entity, record_id, grp) DO UPDATE SET owner_id = excluded.owner_id, title = excluded.title, " +
