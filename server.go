@@ -3,14 +3,19 @@
 //	switchboard             serve on $PORT (default 8080)
 //	switchboard migrate     apply migrations and exit
 //	switchboard seed-demo   create (or reset) a demo organisation and print how to sign in
+//	switchboard generate    build (once) the benchmark dataset and print its database's URL
+//	                        (switchboard generate -h lists its flags)
 //
 // Configuration comes from the environment; see the README for the table.
 package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -19,6 +24,9 @@ import (
 	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
+
+	"github.com/lib/pq"
 
 	"switchboard/app"
 	"switchboard/config"
@@ -48,8 +56,10 @@ func run(ctx context.Context, args []string) error {
 	}
 	switch command {
 	case "serve", "migrate", "seed-demo":
+	case "generate":
+		return generateDataset(ctx, cfg, logger, args[1:], os.Stdout)
 	default:
-		return fmt.Errorf("unknown command %q (want serve, migrate or seed-demo)", command)
+		return fmt.Errorf("unknown command %q (want serve, migrate, seed-demo or generate)", command)
 	}
 
 	url, err := prepareDatabase(ctx, cfg, logger, command != "serve")
@@ -119,24 +129,9 @@ func newLogger(cfg config.Config) *slog.Logger {
 // one answers, else a private cluster under the data directory.
 func prepareDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger, forceMigrate bool) (string, error) {
 	migrate := cfg.Migrate || forceMigrate
-	url := cfg.DatabaseURL
-	if url == "" {
-		dataDir, err := filepath.Abs(cfg.DataDir)
-		if err != nil {
-			return "", err
-		}
-		srv, err := pgboot.Find(ctx, pgboot.Options{DataDir: filepath.Join(dataDir, "postgres"), Logger: logger})
-		if err != nil {
-			return "", err
-		}
-		url, err = pgboot.WithDatabase(srv.AdminURL, "switchboard")
-		if err != nil {
-			return "", err
-		}
-		logger.Info("development database", "url", config.RedactURL(url), "private_cluster", srv.Private)
-	}
-	if !migrate {
-		return url, nil
+	url, err := databaseURL(ctx, cfg, logger)
+	if err != nil || !migrate {
+		return url, err
 	}
 	if err := ensureDatabase(ctx, url); err != nil {
 		return "", err
@@ -149,6 +144,28 @@ func prepareDatabase(ctx context.Context, cfg config.Config, logger *slog.Logger
 	if err := db.Migrate(ctx, database.Pool(), logger); err != nil {
 		return "", err
 	}
+	return url, nil
+}
+
+// databaseURL is DATABASE_URL, or in development (without one) the
+// switchboard database on the PostgreSQL found or started by pgboot.
+func databaseURL(ctx context.Context, cfg config.Config, logger *slog.Logger) (string, error) {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL, nil
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return "", err
+	}
+	srv, err := pgboot.Find(ctx, pgboot.Options{DataDir: filepath.Join(dataDir, "postgres"), Logger: logger})
+	if err != nil {
+		return "", err
+	}
+	url, err := pgboot.WithDatabase(srv.AdminURL, "switchboard")
+	if err != nil {
+		return "", err
+	}
+	logger.Info("development database", "url", config.RedactURL(url), "private_cluster", srv.Private)
 	return url, nil
 }
 
@@ -167,4 +184,163 @@ func ensureDatabase(ctx context.Context, url string) error {
 		return errors.Join(fmt.Errorf("create database %q", name), err)
 	}
 	return nil
+}
+
+// generateParams reads the generate command's flags: the default scale,
+// or with -small a fiftieth of it, and any count a flag sets.
+func generateParams(args []string, usage io.Writer) (db.GenerateParams, error) {
+	p := db.DefaultGenerateParams()
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	fs.Usage = func() {
+		fmt.Fprint(usage, "usage: switchboard generate [flags]\n\n"+
+			"Builds the benchmark dataset into a database named after its parameters, on the server of\n"+
+			"DATABASE_URL (or the development one), unless a complete build is there, and prints its URL.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	small := fs.Bool("small", false, "a fiftieth of the default scale, for a quick try")
+	fs.Int64Var(&p.Seed, "seed", p.Seed, "seed of every pseudo-random choice")
+	ints := []struct {
+		name  string
+		v     *int
+		small int
+		doc   string
+	}{
+		{"accounts", &p.Accounts, 20, "accounts"},
+		{"members", &p.MembersPerAccount, 5, "members per account, besides the viewer"},
+		{"contacts", &p.Contacts, 20_000, "contacts in all"},
+		{"companies", &p.Companies, 4_000, "companies in all"},
+		{"deals", &p.Deals, 6_000, "deals in all"},
+		{"mail", &p.Mail, 40_000, "mail messages in all"},
+		{"viewer-accounts", &p.ViewerAccounts, 10, "accounts the viewer is a member of"},
+	}
+	for _, f := range ints {
+		fs.IntVar(f.v, f.name, *f.v, fmt.Sprintf("%s (-small: %d)", f.doc, f.small))
+	}
+	if err := fs.Parse(args); err != nil {
+		return p, err
+	}
+	if fs.NArg() > 0 {
+		return p, fmt.Errorf("generate: unexpected argument %q", fs.Arg(0))
+	}
+	if *small {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, f := range ints {
+			if !set[f.name] {
+				*f.v = f.small
+			}
+		}
+	}
+	return p, p.Validate()
+}
+
+// generateDataset is the generate command: it builds the dataset of the
+// flags' parameters into the database p.Name() on the configured server,
+// unless that database holds a complete build already, and prints the
+// database's URL on stdout (everything else goes to the log). A database
+// of that name without a complete build (an interrupted one) is dropped
+// and built again.
+func generateDataset(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	p, err := generateParams(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	base, err := databaseURL(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	name := p.Name()
+	url, err := pgboot.WithDatabase(base, name)
+	if err != nil {
+		return err
+	}
+	adminURL, err := pgboot.WithDatabase(base, "postgres")
+	if err != nil {
+		return err
+	}
+	server, err := sql.Open("postgres", adminURL)
+	if err != nil {
+		return err
+	}
+	defer server.Close()
+	conn, err := server.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", config.RedactURL(adminURL), err)
+	}
+	defer conn.Close()
+	// One build of a dataset at a time, however many commands start.
+	lock := "switchboard generate " + name
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock(hashtext($1))`, lock); err != nil {
+		return fmt.Errorf("generate: lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtext($1))`, lock)
+
+	var exists bool
+	if err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		done, err := reuseDataset(ctx, url, p, logger)
+		if err != nil {
+			return err
+		}
+		if done {
+			fmt.Fprintln(stdout, url)
+			return nil
+		}
+		logger.Warn("generate: the database holds no complete build: dropping it to build it again", "database", name)
+		if _, err := conn.ExecContext(ctx, `DROP DATABASE `+pq.QuoteIdentifier(name)+` WITH (FORCE)`); err != nil {
+			return fmt.Errorf("generate: drop %s: %w", name, err)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)); err != nil {
+		return fmt.Errorf("generate: create %s: %w", name, err)
+	}
+	start := time.Now()
+	d, err := db.Open(ctx, url, db.Options{MaxOpenConns: 2, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := db.Migrate(ctx, d.Pool(), logger); err != nil {
+		return err
+	}
+	logger.Info("generate: building the dataset", "database", name, "params", fmt.Sprintf("%+v", p))
+	if err := d.Generate(ctx, p); err != nil {
+		return err
+	}
+	logger.Info("generate: dataset ready", "database", name, "took", time.Since(start).Round(time.Second),
+		"viewer", db.ScaleViewerEmail, "password", db.ScaleViewerPassword)
+	fmt.Fprintln(stdout, url)
+	return nil
+}
+
+// reuseDataset reports whether the database at url holds the complete
+// build of p, and warns when migrations were added since it was built.
+func reuseDataset(ctx context.Context, url string, p db.GenerateParams, logger *slog.Logger) (bool, error) {
+	d, err := db.Open(ctx, url, db.Options{MaxOpenConns: 1, Logger: logger})
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	built, err := d.Generated(ctx)
+	if err != nil || built == nil {
+		return false, err
+	}
+	if built.Params != p {
+		return false, fmt.Errorf("generate: database %s holds the dataset of %+v, not of %+v", built.Name, built.Params, p)
+	}
+	if pending, err := db.PendingMigrations(ctx, d.Pool()); err != nil {
+		return false, err
+	} else if pending > 0 {
+		logger.Warn("generate: the dataset was built on an older schema: drop the database to build it again",
+			"database", built.Name, "pending_migrations", pending)
+	}
+	logger.Info("generate: dataset already built", "database", built.Name, "built", built.CompletedAt, "took", built.Duration.Round(time.Second),
+		"viewer", db.ScaleViewerEmail, "password", db.ScaleViewerPassword)
+	return true, nil
 }
