@@ -3,7 +3,7 @@
 # 127.0.0.1:5432 or started under .data/).
 GO ?= go
 
-.PHONY: run seed-demo seed-scale build test test-loop lint generate generate-check bench bench-sidebyside
+.PHONY: run seed-demo seed-scale bench-search build test test-loop lint generate generate-check bench bench-sidebyside
 
 run:
 	$(GO) run .
@@ -23,6 +23,14 @@ seed-demo:
 GENERATE_FLAGS ?=
 seed-scale:
 	$(GO) run . generate $(GENERATE_FLAGS)
+
+# Search at scale (README, benchmarks): builds the dataset once (as
+# seed-scale does; reused after) and runs BenchmarkSearchAtScale on it.
+SEARCH_BENCHTIME ?= 300x
+bench-search:
+	@url=$$($(GO) run . generate $(GENERATE_FLAGS)) && \
+	SWITCHBOARD_SCALE_DATABASE_URL=$$url $(GO) test -run '^$$' -bench 'SearchAtScale' -benchtime $(SEARCH_BENCHTIME) \
+		-count=$(BENCHCOUNT) -timeout 60m -v ./db
 
 build:
 	$(GO) build -o bin/switchboard .

@@ -334,11 +334,23 @@ func reuseDataset(ctx context.Context, url string, p db.GenerateParams, logger *
 	if built.Params != p {
 		return false, fmt.Errorf("generate: database %s holds the dataset of %+v, not of %+v", built.Name, built.Params, p)
 	}
+	// A build older than the schema is migrated, and its search index
+	// rebuilt for what the schema now indexes.
 	if pending, err := db.PendingMigrations(ctx, d.Pool()); err != nil {
 		return false, err
 	} else if pending > 0 {
-		logger.Warn("generate: the dataset was built on an older schema: drop the database to build it again",
-			"database", built.Name, "pending_migrations", pending)
+		logger.Info("generate: migrating the dataset and rebuilding its search index", "database", built.Name, "pending_migrations", pending)
+		if err := db.Migrate(ctx, d.Pool(), logger); err != nil {
+			return false, err
+		}
+		start := time.Now()
+		if err := d.RebuildSearch(ctx); err != nil {
+			return false, err
+		}
+		if _, err := d.Pool().ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
+			return false, fmt.Errorf("generate: vacuum: %w", err)
+		}
+		logger.Info("generate: search index rebuilt", "database", built.Name, "took", time.Since(start).Round(time.Second))
 	}
 	logger.Info("generate: dataset already built", "database", built.Name, "built", built.CompletedAt, "took", built.Duration.Round(time.Second),
 		"viewer", db.ScaleViewerEmail, "password", db.ScaleViewerPassword)

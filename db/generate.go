@@ -163,7 +163,7 @@ func (d *DB) Generate(ctx context.Context, p GenerateParams) error {
 	if err := d.generateData(ctx, steps, params, timed); err != nil {
 		return err
 	}
-	if err := timed("search", func() error { return d.rebuildSearch(ctx) }); err != nil {
+	if err := timed("search", func() error { return d.RebuildSearch(ctx) }); err != nil {
 		return err
 	}
 	// FREEZE too: the benchmarks then never meet a vacuum that freezes
@@ -308,53 +308,66 @@ func (d *DB) generateData(ctx context.Context, steps []generateStep, params []an
 		return fmt.Errorf("generate: %w", err)
 	}
 	defer tx.Rollback()
+	return unforced(ctx, tx, generateTables, func() error {
+		if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE gen_params (
+		password_hash text,
+		own_name text, own_permissions jsonb, own_hidden text[],
+		analyst_name text, analyst_permissions jsonb, analyst_hidden text[],
+		auditor_name text, auditor_permissions jsonb, auditor_hidden text[]) ON COMMIT DROP`); err != nil {
+			return fmt.Errorf("generate: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO gen_params VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, params...); err != nil {
+			return fmt.Errorf("generate: %w", err)
+		}
+		for _, s := range steps {
+			if err := timed(s.name, func() error {
+				_, err := tx.ExecContext(ctx, s.sql)
+				return err
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, func() error { return timed("commit", tx.Commit) })
+}
+
+// unforced runs fn in tx with row-level security unforced on tables,
+// forces it again and then runs commit. Row-level security is forced on
+// the tenant tables, so even their owner is subject to it (unless a
+// superuser or BYPASSRLS), and a policy admits one account per
+// transaction: maintenance that spans accounts (the generator, the search
+// index's rebuild) takes the force off for its own transaction. DDL is
+// transactional, so no other session ever sees a table without it; the
+// tables stay locked until the commit.
+func unforced(ctx context.Context, tx *sql.Tx, tables []string, fn, commit func() error) error {
 	var forced []string
-	for _, t := range generateTables {
+	for _, t := range tables {
 		var force bool
 		if err := tx.QueryRowContext(ctx, `SELECT relforcerowsecurity FROM pg_class WHERE oid = $1::regclass`, t).Scan(&force); err != nil {
-			return fmt.Errorf("generate: %s: %w", t, err)
+			return fmt.Errorf("%s: %w", t, err)
 		}
 		if force {
 			forced = append(forced, t)
 		}
 	}
-	setForce := func(on bool) error {
-		verb := "NO FORCE"
-		if on {
-			verb = "FORCE"
-		}
+	setForce := func(verb string) error {
 		for _, t := range forced {
 			if _, err := tx.ExecContext(ctx, `ALTER TABLE `+pq.QuoteIdentifier(t)+` `+verb+` ROW LEVEL SECURITY`); err != nil {
-				return fmt.Errorf("generate: %s: %w", t, err)
+				return fmt.Errorf("%s: %w", t, err)
 			}
 		}
 		return nil
 	}
-	if err := setForce(false); err != nil {
+	if err := setForce("NO FORCE"); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE gen_params (
-		password_hash text,
-		own_name text, own_permissions jsonb, own_hidden text[],
-		analyst_name text, analyst_permissions jsonb, analyst_hidden text[],
-		auditor_name text, auditor_permissions jsonb, auditor_hidden text[]) ON COMMIT DROP`); err != nil {
-		return fmt.Errorf("generate: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO gen_params VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, params...); err != nil {
-		return fmt.Errorf("generate: %w", err)
-	}
-	for _, s := range steps {
-		if err := timed(s.name, func() error {
-			_, err := tx.ExecContext(ctx, s.sql)
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	if err := setForce(true); err != nil {
+	if err := fn(); err != nil {
 		return err
 	}
-	return timed("commit", tx.Commit)
+	if err := setForce("FORCE"); err != nil {
+		return err
+	}
+	return commit()
 }
 
 // markGenerated writes the marker: the build is complete.

@@ -152,7 +152,8 @@ func TestGenerateBuildsTheDataset(t *testing.T) {
 	// Forced row-level security is back on every tenant table written, and
 	// the marker is the owner's alone.
 	if n := count(t, raw, `SELECT count(*) FROM pg_class WHERE relname = ANY ($1) AND relrowsecurity AND NOT relforcerowsecurity`,
-		pq.Array([]string{"accounts", "memberships", "roles", "companies", "contacts", "deals", "deal_contacts", "mail_messages"})); n != 0 {
+		pq.Array([]string{"accounts", "memberships", "roles", "companies", "contacts", "deals", "deal_contacts", "mail_messages",
+			"search_doc", "search_doc_contacts", "search_doc_mail", "search_term"})); n != 0 {
 		t.Errorf("%d tables lost their forced row-level security", n)
 	}
 	tx := raw.MustBegin()
@@ -340,6 +341,28 @@ func TestGeneratedRecordsReadThroughTheApplication(t *testing.T) {
 	}
 	if ownDeals == 0 || mailRead == 0 {
 		t.Errorf("the viewer read %d deals of its own and mail in %d accounts", ownDeals, mailRead)
+	}
+
+	// The search index holds every generated record, and the viewer finds
+	// them across accounts.
+	for _, rt := range crm.RecordTypes {
+		if rt.Search == "" {
+			continue
+		}
+		indexed := count(t, raw, `SELECT count(DISTINCT record_id) FROM search_doc WHERE entity = $1`, string(rt.Entity))
+		if rows := count(t, raw, `SELECT count(*) FROM `+rt.Table); indexed != rows {
+			t.Errorf("%s: %d records, %d indexed", rt.Table, rows, indexed)
+		}
+	}
+	found, err := db.NewSearchService(d).Search(t.Context(), crm.Actor{Token: res.Token, Client: crm.Client{IP: homeIP}},
+		crm.SearchQuery{Text: "renewal", Page: crm.PageArgs{First: 100}})
+	noErr(t, err)
+	accounts := map[uuid.UUID]bool{}
+	for _, h := range found.Nodes {
+		accounts[h.Account.ID] = true
+	}
+	if len(found.Nodes) == 0 || len(accounts) < 2 {
+		t.Errorf("a search for renewal found %d hits in %d accounts", len(found.Nodes), len(accounts))
 	}
 }
 

@@ -177,29 +177,41 @@ func index(ctx context.Context, tx *Tx, e *entered, t *crm.RecordType, ids ...uu
 
 // RebuildSearch writes the whole search index again from the records, as
 // the tables' owner: for data loaded around the record layer (the scale
-// generator) and after a change to what a type indexes. It takes the
-// index's tables' locks: searches and writes wait until it commits.
+// generator) and after a change to what a type indexes. It locks the
+// record and index tables (unforced): searches and writes wait until it
+// commits.
 func (d *DB) RebuildSearch(ctx context.Context) error {
-	tx, err := d.admin.BeginTxx(ctx, nil)
+	tx, err := d.admin.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("rebuild search: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
-	if _, err := tx.ExecContext(ctx, "LOCK TABLE search_doc, search_term IN EXCLUSIVE MODE"); err != nil {
+	var partitions []string
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(array_agg(inhrelid::regclass::text ORDER BY 1), '{}') FROM pg_inherits
+		WHERE inhparent = 'search_doc'::regclass`).Scan(pq.Array(&partitions)); err != nil {
 		return fmt.Errorf("rebuild search: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "TRUNCATE search_doc, search_term"); err != nil {
-		return fmt.Errorf("rebuild search: %w", err)
-	}
+	tables := append([]string{"search_doc", "search_term"}, partitions...)
 	for _, t := range crm.RecordTypes {
-		if t.Search == "" {
-			continue
-		}
-		if _, err := tx.ExecContext(ctx, indexAllSQL(t)); err != nil {
-			return fmt.Errorf("rebuild search of %s: %w", t.Table, err)
+		if t.Search != "" {
+			tables = append(tables, t.Table)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	err = unforced(ctx, tx, tables, func() error {
+		if _, err := tx.ExecContext(ctx, "TRUNCATE search_doc, search_term"); err != nil {
+			return err
+		}
+		for _, t := range crm.RecordTypes {
+			if t.Search == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, indexAllSQL(t)); err != nil {
+				return fmt.Errorf("%s: %w", t.Table, err)
+			}
+		}
+		return nil
+	}, tx.Commit)
+	if err != nil {
 		return fmt.Errorf("rebuild search: %w", err)
 	}
 	return nil
