@@ -335,14 +335,26 @@ func reuseDataset(ctx context.Context, url string, p db.GenerateParams, logger *
 		return false, fmt.Errorf("generate: database %s holds the dataset of %+v, not of %+v", built.Name, built.Params, p)
 	}
 	// A build older than the schema is migrated, and its search index
-	// rebuilt for what the schema now indexes.
-	if pending, err := db.PendingMigrations(ctx, d.Pool()); err != nil {
+	// rebuilt for what the schema now indexes (or built, if a rebuild was
+	// interrupted: as the owner, where forced row-level security hides the
+	// documents from a non-superuser, the index reads as empty and is
+	// rebuilt, which is slow but right).
+	pending, err := db.PendingMigrations(ctx, d.Pool())
+	if err != nil {
 		return false, err
-	} else if pending > 0 {
-		logger.Info("generate: migrating the dataset and rebuilding its search index", "database", built.Name, "pending_migrations", pending)
+	}
+	if pending > 0 {
+		logger.Info("generate: migrating the dataset", "database", built.Name, "pending_migrations", pending)
 		if err := db.Migrate(ctx, d.Pool(), logger); err != nil {
 			return false, err
 		}
+	}
+	var indexed bool
+	if err := d.Pool().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM search_doc)`).Scan(&indexed); err != nil {
+		return false, fmt.Errorf("generate: %w", err)
+	}
+	if pending > 0 || !indexed {
+		logger.Info("generate: rebuilding the search index", "database", built.Name)
 		start := time.Now()
 		if err := d.RebuildSearch(ctx); err != nil {
 			return false, err

@@ -201,12 +201,54 @@ func (d *DB) RebuildSearch(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, "TRUNCATE search_doc, search_term"); err != nil {
 			return err
 		}
+		// Building an index once is far quicker than updating it row by
+		// row: the secondary indexes go, and come back as the migrations
+		// defined them once the rows are in.
+		var indexes []struct {
+			Name string `db:"name"`
+			Def  string `db:"def"`
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			WHERE i.indrelid IN ('search_doc'::regclass, 'search_term'::regclass) AND NOT i.indisprimary ORDER BY 1`)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var ix struct {
+				Name string `db:"name"`
+				Def  string `db:"def"`
+			}
+			if err := rows.Scan(&ix.Name, &ix.Def); err != nil {
+				rows.Close()
+				return err
+			}
+			indexes = append(indexes, ix)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, ix := range indexes {
+			if _, err := tx.ExecContext(ctx, "DROP INDEX "+pq.QuoteIdentifier(ix.Name)); err != nil {
+				return err
+			}
+		}
 		for _, t := range crm.RecordTypes {
 			if t.Search == "" {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, indexAllSQL(t)); err != nil {
 				return fmt.Errorf("%s: %w", t.Table, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "SET LOCAL maintenance_work_mem = '1GB'"); err != nil {
+			return err
+		}
+		for _, ix := range indexes {
+			// A partitioned table's index is defined ON ONLY the parent;
+			// created on the parent, it is created on every partition.
+			if _, err := tx.ExecContext(ctx, strings.Replace(ix.Def, " ON ONLY ", " ON ", 1)); err != nil {
+				return fmt.Errorf("index %s: %w", ix.Name, err)
 			}
 		}
 		return nil
