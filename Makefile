@@ -25,12 +25,14 @@ seed-scale:
 	$(GO) run . generate $(GENERATE_FLAGS)
 
 # Search at scale (README, benchmarks): builds the dataset once (as
-# seed-scale does; reused after) and runs BenchmarkSearchAtScale on it.
+# seed-scale does; reused after) and runs BenchmarkSearchAtScale and
+# BenchmarkScaleOverHTTP on it, one package at a time (both sign the
+# viewer in, and a sign-in ends the other's session).
 SEARCH_BENCHTIME ?= 300x
 bench-search:
 	@url=$$($(GO) run . generate $(GENERATE_FLAGS)) && \
-	SWITCHBOARD_SCALE_DATABASE_URL=$$url $(GO) test -run '^$$' -bench 'SearchAtScale' -benchtime $(SEARCH_BENCHTIME) \
-		-count=$(BENCHCOUNT) -timeout 60m -v ./db
+	SWITCHBOARD_SCALE_DATABASE_URL=$$url $(GO) test -p 1 -run '^$$' -bench 'SearchAtScale|ScaleOverHTTP' -benchtime $(SEARCH_BENCHTIME) \
+		-count=$(BENCHCOUNT) -timeout 60m -v ./db ./resolvers
 
 build:
 	$(GO) build -o bin/switchboard .
