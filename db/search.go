@@ -102,6 +102,13 @@ func parseSearch(text string) searchTerms {
 	return st
 }
 
+// searchWords are the tsqueries a search runs and ranks by, as text (nil
+// when the words hold no lexeme).
+type searchWords struct {
+	Query *string `db:"query"`
+	Exact *string `db:"exact"`
+}
+
 // searchCursor is a position in a search's hits: after the hit with this
 // score, entity and id, among documents numbered at most hwm.
 type searchCursor struct {
@@ -254,21 +261,32 @@ func (d *DB) searching(ctx context.Context, a crm.Actor, types []*crm.RecordType
 		if err != nil {
 			return err
 		}
-		stmt, args, ok := searchStatement(p.User.ID, access, types, terms, after, first)
-		if !ok {
+		if len(access) == 0 || len(terms.words) == 0 && terms.digits == "" {
 			return fn(ctx, tx, "", nil, access)
 		}
 		ids := make([]string, len(access))
+		accounts := make([]uuid.UUID, len(access))
 		for i, ac := range access {
-			ids[i] = ac.account.ID.String()
+			ids[i], accounts[i] = ac.account.ID.String(), ac.account.ID
 		}
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.account_ids', $1, true)`, strings.Join(ids, ",")); err != nil {
+		// Each search is planned for its own words and accounts: a plan
+		// made for no words in particular reads whole accounts.
+		if _, err := tx.Exec(ctx, `SELECT set_config('app.account_ids', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true)`,
+			strings.Join(ids, ",")); err != nil {
 			return fmt.Errorf("search scope: %w", err)
 		}
+		var words searchWords
+		if len(terms.words) > 0 {
+			stmt, args := expandStatement(terms, accounts)
+			if err := tx.Get(ctx, &words, stmt, args...); err != nil {
+				return fmt.Errorf("search words: %w", err)
+			}
+		}
+		stmt, args, _ := searchStatement(p.User.ID, access, types, terms, words, after, first)
 		err = fn(ctx, tx, stmt, args, access)
 		// The set admits this statement only: the operation's later reads
 		// are scoped as before.
-		if _, resetErr := tx.Exec(ctx, `SELECT set_config('app.account_ids', '', true)`); err == nil && resetErr != nil {
+		if _, resetErr := tx.Exec(ctx, `SELECT set_config('app.account_ids', '', true), set_config('plan_cache_mode', 'auto', true)`); err == nil && resetErr != nil {
 			err = fmt.Errorf("search scope: %w", resetErr)
 		}
 		return err
@@ -309,25 +327,44 @@ func readSearch(ctx context.Context, tx *Tx, stmt string, args []any) ([]searchR
 	return out, nil
 }
 
+// expandStatement turns a query's words into the tsquery a search runs
+// (each word's lexemes, ANDed; each also as a prefix; each long word the
+// accounts do not know widened by the accounts' terms that look alike) and
+// the exact one it ranks by. Both are NULL when the words hold no lexeme.
+// The search takes them as constants, so PostgreSQL plans it knowing
+// which words it looks for.
+func expandStatement(st searchTerms, lexicon []uuid.UUID) (string, []any) {
+	q := &query{}
+	pWords, pPrefix, pLexicon := q.arg(pq.Array(st.words)), q.arg(st.prefix), q.arg(pq.Array(lexicon))
+	return `WITH lex AS (
+	SELECT u.i, l.lex FROM unnest(` + pWords + `::text[]) WITH ORDINALITY u(word, i)
+	CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('sb_search', u.word))) l(lex))
+SELECT string_agg(x.term, ' & ') AS query, string_agg(x.plain, ' & ') AS exact FROM (
+	SELECT '(' || sb_quote_lexeme(lex.lex)
+		|| CASE WHEN ` + pPrefix + ` AND length(lex.lex) >= 2 THEN ':*' ELSE '' END
+		|| CASE WHEN length(lex.lex) < 4 OR EXISTS (SELECT 1 FROM search_term t WHERE t.account_id = ANY (` + pLexicon + `) AND t.term = lex.lex)
+			THEN '' -- a word the accounts know is taken as meant
+			ELSE coalesce((SELECT string_agg(' | ' || sb_quote_lexeme(s.term), '')
+				FROM sb_similar_terms(lex.lex, ` + pLexicon + `) s(term)), '') END || ')' AS term,
+		sb_quote_lexeme(lex.lex) AS plain
+	FROM lex ORDER BY lex.i) x`, q.args
+}
+
 // searchStatement builds the search; ok is false when there is nothing to
 // run (no type the viewer may view anywhere, or no word and no number).
-func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.RecordType, st searchTerms, after *searchCursor, first int) (string, []any, bool) {
-	if len(st.words) == 0 && st.digits == "" {
+func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.RecordType, st searchTerms, words searchWords, after *searchCursor, first int) (string, []any, bool) {
+	if words.Query == nil && st.digits == "" {
 		return "", nil, false
 	}
 	q := &query{}
 	pViewer := q.arg(viewer)
-	pWords := q.arg(pq.Array(st.words))
-	pPrefix := q.arg(st.prefix)
-	all := make([]uuid.UUID, len(access))
+	pQuery, pExact := q.arg(words.Query), q.arg(words.Exact)
 	hidden := []string{} // never NULL: x <> ALL (NULL) is not true
-	for i, ac := range access {
-		all[i] = ac.account.ID
+	for _, ac := range access {
 		for _, f := range ac.grant.Role.HiddenFields {
 			hidden = append(hidden, ac.account.ID.String()+":"+f)
 		}
 	}
-	pLexicon := q.arg(pq.Array(all))
 	pHidden := q.arg(pq.Array(hidden))
 	pText := q.arg(strings.ToLower(strings.Join(strings.Fields(strings.Join(st.words, " ")), " ")))
 	var hwm any
@@ -335,10 +372,11 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 		hwm = after.hwm
 	}
 	pHWM := q.arg(hwm)
-	like := ""
+	var likeArg any // NULL: no number to match
 	if st.digits != "" {
-		like = q.arg("%" + st.digits + "%")
+		likeArg = "%" + st.digits + "%"
 	}
+	like := q.arg(likeArg)
 
 	var cands []string
 	for rank, t := range types {
@@ -354,22 +392,11 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 		if len(full)+len(own) == 0 {
 			continue
 		}
-		tags := make([]string, 0, len(full)+len(own))
-		for _, id := range append(slices.Clone(full), own...) {
-			tags = append(tags, "a"+strings.ReplaceAll(id.String(), "-", ""))
-		}
-		pTags := q.arg(strings.Join(tags, " | "))
 		pFull, pOwn := q.arg(pq.Array(full)), q.arg(pq.Array(own))
-		match := "d.tsv @@ (" + pTags + "::tsquery && (SELECT query FROM q))"
-		if like != "" {
-			match = "(" + match + " OR (d.digits LIKE " + like + " AND (d.account_id = ANY (" + pFull + ") OR d.account_id = ANY (" + pOwn + "))))"
-		}
 		bonus := fmt.Sprintf("%.1f", float64(len(crm.RecordTypes)-rank)/10)
-		cands = append(cands, "(SELECT d.account_id, d.entity, d.record_id, d.grp, d.title, d.body, d.tsv, d.digits, "+bonus+" AS bonus"+
-			" FROM search_doc d WHERE d.entity = "+pq.QuoteLiteral(string(t.Entity))+" AND d.seq <= (SELECT hwm FROM h) AND "+match+
-			" AND (d.account_id = ANY ("+pFull+") OR (d.account_id = ANY ("+pOwn+") AND d.owner_id = "+pViewer+"))"+
-			" AND (d.grp = '' OR d.account_id::text || ':' || d.grp <> ALL ("+pHidden+"))"+
-			" ORDER BY d.seq DESC LIMIT "+strconv.Itoa(searchCandidates)+")")
+		cands = append(cands, "SELECT d.*, "+bonus+" AS bonus FROM sb_search_docs("+pq.QuoteLiteral(string(t.Entity))+", "+
+			pQuery+"::tsquery, "+like+"::text, "+pFull+"::uuid[], "+pOwn+"::uuid[], "+pViewer+"::uuid, "+pHidden+"::text[], "+
+			"(SELECT hwm FROM h), "+strconv.Itoa(searchCandidates)+") d")
 	}
 	if len(cands) == 0 {
 		return "", nil, false
@@ -380,7 +407,7 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 		exact = "CASE WHEN d.tsv @@ sb_quote_lexeme(" + q.arg(st.exact) + ")::tsquery THEN 100 ELSE 0 END"
 	}
 	phone := "0"
-	if like != "" {
+	if st.digits != "" {
 		phone = "CASE WHEN d.digits LIKE " + like + " THEN 50 ELSE 0 END"
 	}
 	page := ""
@@ -391,26 +418,12 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 	limit := q.arg(first + 1)
 
 	stmt := `WITH h AS (SELECT coalesce(` + pHWM + `::bigint, (SELECT last_value FROM search_doc_seq)) AS hwm),
-lex AS (
-	SELECT u.i, l.lex FROM unnest(` + pWords + `::text[]) WITH ORDINALITY u(word, i)
-	CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('sb_search', u.word))) l(lex)),
-q AS (
-	SELECT string_agg(x.term, ' & ')::tsquery AS query, string_agg(x.plain, ' & ')::tsquery AS exact FROM (
-		SELECT '(' || sb_quote_lexeme(lex.lex)
-			|| CASE WHEN ` + pPrefix + ` AND length(lex.lex) >= 2 THEN ':*' ELSE '' END
-			|| coalesce((SELECT string_agg(' | ' || sb_quote_lexeme(s.term), '') FROM (
-				SELECT t.term FROM search_term t
-				WHERE length(lex.lex) >= 4 AND t.account_id = ANY (` + pLexicon + `) AND t.term <> lex.lex
-					AND ((t.term % lex.lex AND similarity(t.term, lex.lex) >= 0.45) OR t.term = ANY (sb_variants(lex.lex)))
-				GROUP BY t.term ORDER BY max(similarity(t.term, lex.lex)) DESC, t.term LIMIT 8) s), '') || ')' AS term,
-			sb_quote_lexeme(lex.lex) AS plain
-		FROM lex ORDER BY lex.i) x),
 cand AS (` + strings.Join(cands, "\nUNION ALL\n") + `),
 scored AS (
 	SELECT d.account_id, d.entity, d.record_id, d.grp, d.title, d.body, d.digits, round((` + exact + ` + ` + phone + `
 		+ CASE WHEN lower(unaccent(d.title)) = unaccent(` + pText + `) THEN 20 ELSE 0 END
-		+ 10 * coalesce(ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, (SELECT exact FROM q)), 0)
-		+ 3 * coalesce(ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, (SELECT query FROM q)), 0)
+		+ 10 * coalesce(ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, ` + pExact + `::tsquery), 0)
+		+ 3 * coalesce(ts_rank('{0.1, 0.2, 0.4, 1.0}', d.tsv, ` + pQuery + `::tsquery), 0)
 		+ 5 * similarity(lower(unaccent(d.title)), unaccent(` + pText + `))
 		+ d.bonus)::numeric, 6) AS score
 	FROM cand d),
@@ -420,7 +433,7 @@ best AS (
 page AS (
 	SELECT * FROM best` + page + ` ORDER BY score DESC, entity, record_id LIMIT ` + limit + `)
 SELECT 'hit' AS kind, p.account_id, p.entity, p.record_id, p.title,
-	ts_headline('sb_search', p.body, coalesce((SELECT query FROM q), ''::tsquery),
+	ts_headline('sb_search', p.body, coalesce(` + pQuery + `::tsquery, ''::tsquery),
 		'StartSel=«, StopSel=», MaxWords=30, MinWords=12, ShortWord=1, MaxFragments=2, FragmentDelimiter=" … "') AS snippet,
 	p.score::text, p.digits, 0::bigint AS n, (SELECT hwm FROM h)
 FROM page p

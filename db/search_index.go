@@ -105,7 +105,7 @@ var docSelects sync.Map // *crm.RecordType → string
 
 // docSelect is a SELECT of the documents of t's rows that match where
 // (over alias t): account_id, entity, record_id, grp, owner_id, title,
-// body, words (the tsvector without the account's tag) and digits.
+// body, words (the tsvector) and digits.
 func docSelect(t *crm.RecordType, where string) string {
 	head, ok := docSelects.Load(t)
 	if !ok {
@@ -152,7 +152,7 @@ func indexSQL(t *crm.RecordType, where, account, ids string) string {
 		"unnest(tsvector_to_array(ts_filter(docs.words, '{a}'))) w(term) WHERE docs.grp = '' AND length(w.term) BETWEEN 3 AND 40 " +
 		"ORDER BY 1, 2 ON CONFLICT DO NOTHING) " + // in order: two writers of the same new terms cannot deadlock
 		"INSERT INTO search_doc AS d (account_id, entity, record_id, grp, owner_id, title, body, tsv, digits) " +
-		"SELECT account_id, entity, record_id, grp, owner_id, title, body, words || sb_tag(account_id)::tsvector, digits FROM docs " +
+		"SELECT account_id, entity, record_id, grp, owner_id, title, body, words, digits FROM docs " +
 		"ON CONFLICT (account_id, entity, record_id, grp) DO UPDATE SET owner_id = excluded.owner_id, title = excluded.title, " +
 		"body = excluded.body, tsv = excluded.tsv, digits = excluded.digits " +
 		"WHERE (d.owner_id, d.title, d.body, d.tsv, d.digits) IS DISTINCT FROM (excluded.owner_id, excluded.title, excluded.body, excluded.tsv, excluded.digits)"

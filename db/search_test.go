@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"switchboard/crm"
 	"switchboard/db"
@@ -421,5 +422,33 @@ func TestSearchIndexFollowsWrites(t *testing.T) {
 	// The heir finds what they were given.
 	if got := hitsIn(f.search(heir, "renamed"), owner.AccountID); !slices.Equal(got, []string{"CONTACT Renamed Rep's"}) {
 		t.Errorf("the heir finds %v", got)
+	}
+}
+
+// TestSearchFunctionsKeepToTheVerifiedAccounts: the two functions that
+// read the index as its owner return nothing of an account outside the
+// transaction's verified set, whatever accounts the caller names.
+func TestSearchFunctionsKeepToTheVerifiedAccounts(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ownerA, ownerB := f.signUp(), f.signUp()
+	f.seedLovelace(ownerA, "a.example", ownerA.ID)
+	f.seedLovelace(ownerB, "b.example", ownerB.ID)
+	_, err := f.raw.Exec(`SELECT set_config('role', $1, true), set_config('app.account_ids', $2, true)`, db.RuntimeRole, ownerA.AccountID.String())
+	noErr(t, err)
+	var accounts []uuid.UUID
+	noErr(t, f.raw.Select(&accounts, `SELECT DISTINCT account_id FROM sb_search_docs('CONTACTS', 'lovelace', NULL, $1, '{}', $2, '{}', 9223372036854775807, 100)`,
+		pq.Array([]uuid.UUID{ownerA.AccountID, ownerB.AccountID}), ownerA.ID))
+	if len(accounts) != 1 || accounts[0] != ownerA.AccountID {
+		t.Errorf("verified A, asked for A and B: documents of %v", accounts)
+	}
+	var terms []string
+	noErr(t, f.raw.Select(&terms, `SELECT * FROM sb_similar_terms('lovleace', $1)`, pq.Array([]uuid.UUID{ownerB.AccountID})))
+	if len(terms) != 0 {
+		t.Errorf("verified A, asked for B's lexicon: %v", terms)
+	}
+	noErr(t, f.raw.Select(&terms, `SELECT * FROM sb_similar_terms('lovleace', $1)`, pq.Array([]uuid.UUID{ownerA.AccountID})))
+	if !slices.Contains(terms, "lovelace") {
+		t.Errorf("A's lexicon for lovleace: %v", terms)
 	}
 }

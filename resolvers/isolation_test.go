@@ -549,7 +549,12 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 				Scan(&meta.RLS, &meta.Force, &meta.Owner, &meta.Policies, &meta.Partition, &meta.Readable); err != nil {
 				t.Fatal(err)
 			}
-			if !meta.RLS || !meta.Force || meta.Policies == 0 || meta.Owner == db.RuntimeRole {
+			// The search index is the one exception to forcing: its owner
+			// reads it through two functions that apply the same scope,
+			// since no index serves a search under the policy (migration
+			// 00012). The runtime role is held to the policy all the same.
+			forced := meta.Force || table == "search_term" || table == "search_doc" || strings.HasPrefix(table, "search_doc_")
+			if !meta.RLS || !forced || meta.Policies == 0 || meta.Owner == db.RuntimeRole {
 				t.Fatalf("%+v: row-level security must be on, forced, with a policy, and not owned by the runtime role", meta)
 			}
 			if meta.Partition {

@@ -9,11 +9,10 @@
 -- documents are written from crm's registry (crm.RecordType.Fields' Search
 -- and Hide) in the transaction of every record write.
 --
--- A document's tsvector carries, besides its words, a tag lexeme for its
--- account (sb_tag): a search ANDs its query with the tags of the accounts
--- the viewer may see, so one GIN scan per type finds only those accounts'
--- documents. Documents are partitioned by entity: a search reads the
--- partitions of the types it asks for, each bounded.
+-- A search reads, per type, the documents of the accounts the viewer may
+-- see there: the GIN index on the words and the index on (account_id,
+-- owner_id) together. Documents are partitioned by entity: a search reads
+-- the partitions of the types it asks for, each bounded.
 --
 -- search_term is each account's lexicon of the names and titles it holds:
 -- a query's words are widened to the account's terms that look alike
@@ -30,14 +29,6 @@ CREATE EXTENSION IF NOT EXISTS unaccent;
 CREATE TEXT SEARCH CONFIGURATION sb_search (COPY = pg_catalog.simple);
 ALTER TEXT SEARCH CONFIGURATION sb_search
     ALTER MAPPING FOR word, hword, hword_part, asciiword, asciihword, hword_asciipart WITH unaccent, simple;
-
--- An account's tag lexeme.
-CREATE FUNCTION sb_tag(account uuid) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT 'a' || replace(account::text, '-', '') $$;
-
--- The tags of accounts, ORed: what a search ANDs its query with.
-CREATE FUNCTION sb_tags_query(accounts uuid[]) RETURNS tsquery LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$ SELECT coalesce(string_agg(sb_tag(a), ' | ')::tsquery, ''::tsquery) FROM unnest(accounts) a $$;
 
 -- An address, its domain and its pieces: "j.doe@acme.com acme.com j doe acme com".
 CREATE FUNCTION sb_email_text(address text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -100,7 +91,7 @@ CREATE FUNCTION sb_variants(word text) RETURNS text[] LANGUAGE sql IMMUTABLE PAR
 CREATE FUNCTION sb_quote_lexeme(lexeme text) RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT '''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || '''' $$;
 
-GRANT EXECUTE ON FUNCTION sb_quote_lexeme(text), sb_tag(uuid), sb_tags_query(uuid[]), sb_email_text(text), sb_domain_text(text),
+GRANT EXECUTE ON FUNCTION sb_quote_lexeme(text), sb_email_text(text), sb_domain_text(text),
     sb_emails_list(jsonb), sb_emails_text(jsonb), sb_mailboxes(jsonb), sb_mailboxes_list(jsonb), sb_mailboxes_text(jsonb),
     sb_phone_digits(text), sb_phones_list(jsonb), sb_phones_digits(jsonb), sb_json_text(jsonb), sb_variants(text)
     TO switchboard_app;
@@ -136,6 +127,8 @@ CREATE TABLE search_doc_mail PARTITION OF search_doc FOR VALUES IN ('MAIL');
 CREATE INDEX search_doc_tsv ON search_doc USING gin (tsv) WITH (fastupdate = off);
 CREATE INDEX search_doc_digits ON search_doc USING gin (digits gin_trgm_ops) WITH (fastupdate = off) WHERE digits IS NOT NULL;
 CREATE INDEX search_doc_owner ON search_doc (account_id, owner_id);
+-- The newest documents first: how a word in many documents is searched.
+CREATE INDEX search_doc_recent ON search_doc (seq);
 
 CREATE TABLE search_term (
     account_id uuid NOT NULL REFERENCES accounts (id),
@@ -144,8 +137,17 @@ CREATE TABLE search_term (
 );
 CREATE INDEX search_term_trgm ON search_term USING gin (term gin_trgm_ops) WITH (fastupdate = off);
 
--- A search reads the accounts of its verified set (app_account_ids); a
--- write reaches the one account in scope.
+-- Row-level security: the runtime role reads the accounts of its verified
+-- set (app_account_ids) and writes the one account in scope, as on every
+-- tenant table. It is not forced on the table owner here, and that is
+-- what the two functions below are for: under row-level security
+-- PostgreSQL evaluates a query's own conditions after the policy's unless
+-- they are leakproof, and neither the text search match (@@) nor trigram
+-- similarity (%) is, so no search under the policy could use its GIN
+-- index (it read every document of the viewer's accounts instead). The
+-- functions run as the owner, read the index through those indexes, and
+-- apply the same scope themselves: only accounts of app_account_ids(), as
+-- the policy would.
 -- +goose StatementBegin
 DO $$
 DECLARE t text;
@@ -156,18 +158,67 @@ BEGIN
             -- Partitions are read through their table, whose grant this is.
             EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO switchboard_app', t);
         END IF;
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY tenant ON %I USING (account_id = app_account_id() OR account_id = ANY ((SELECT app_account_ids())::uuid[])) WITH CHECK (account_id = app_account_id())', t);
     END LOOP;
 END
 $$;
 -- +goose StatementEnd
 
+-- The documents of one type a search weighs: matching the query (or, with
+-- like, phone digits), of the accounts in full (every record) or own (the
+-- viewer's records only), both within app_account_ids(), without the
+-- groups hidden names ('<account>:<group>'), numbered at most hwm; the
+-- newest first, at most lim. Planned for each call's values (EXECUTE).
+-- +goose StatementBegin
+CREATE FUNCTION sb_search_docs(p_entity text, p_query tsquery, p_like text, p_full uuid[], p_own uuid[], p_viewer uuid,
+        p_hidden text[], p_hwm bigint, p_limit integer)
+    RETURNS TABLE (account_id uuid, entity text, record_id uuid, grp text, title text, body text, tsv tsvector, digits text)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+AS $fn$
+DECLARE
+    scope uuid[] := ARRAY(SELECT unnest(coalesce(p_full, '{}') || coalesce(p_own, '{}')) INTERSECT SELECT unnest(app_account_ids()));
+BEGIN
+    IF p_query IS NULL AND p_like IS NULL OR cardinality(scope) = 0 THEN
+        RETURN;
+    END IF;
+    -- The values are the plan's constants: with a common word, walking the
+    -- newest documents is quickest; with a rare one, its index.
+    RETURN QUERY EXECUTE format($q$
+        SELECT d.account_id, d.entity, d.record_id, d.grp, d.title, d.body, d.tsv, d.digits FROM search_doc d
+        WHERE d.entity = %L AND d.seq <= $6 AND (%s)
+            AND d.account_id = ANY ($3)
+            AND (d.account_id = ANY ($2) OR d.owner_id = $4)
+            AND (d.grp = '' OR d.account_id::text || ':' || d.grp <> ALL ($5))
+        ORDER BY d.seq DESC LIMIT $7 $q$,
+        p_entity, CASE WHEN p_like IS NULL THEN 'd.tsv @@ $1' WHEN p_query IS NULL THEN 'd.digits LIKE $8'
+            ELSE 'd.tsv @@ $1 OR d.digits LIKE $8' END)
+    USING p_query, coalesce(p_full, '{}'), scope, p_viewer, coalesce(p_hidden, '{}'), p_hwm, p_limit, p_like;
+END
+$fn$;
+-- +goose StatementEnd
+
+-- The terms of the accounts' lexicons (within app_account_ids()) that look
+-- like word: by trigrams, or one swap or one missing letter away; the
+-- eight closest.
+CREATE FUNCTION sb_similar_terms(word text, accounts uuid[]) RETURNS SETOF text
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
+    AS $$ SELECT c.term FROM (
+            SELECT DISTINCT t.term FROM search_term t WHERE t.term % word AND similarity(t.term, word) >= 0.45
+            UNION SELECT v FROM unnest(sb_variants(word)) v) c
+        WHERE c.term <> word AND EXISTS (SELECT 1 FROM search_term t
+            WHERE t.account_id = ANY (accounts) AND t.account_id = ANY (app_account_ids()) AND t.term = c.term)
+        ORDER BY similarity(c.term, word) DESC, c.term LIMIT 8 $$;
+
+REVOKE EXECUTE ON FUNCTION sb_search_docs(text, tsquery, text, uuid[], uuid[], uuid, text[], bigint, integer), sb_similar_terms(text, uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION sb_search_docs(text, tsquery, text, uuid[], uuid[], uuid, text[], bigint, integer), sb_similar_terms(text, uuid[]) TO switchboard_app;
+
 -- +goose Down
+DROP FUNCTION sb_search_docs(text, tsquery, text, uuid[], uuid[], uuid, text[], bigint, integer), sb_similar_terms(text, uuid[]);
 DROP TABLE search_term;
 DROP TABLE search_doc;
 DROP SEQUENCE search_doc_seq;
 DROP FUNCTION sb_quote_lexeme(text), sb_variants(text), sb_json_text(jsonb), sb_phones_digits(jsonb), sb_phones_list(jsonb), sb_phone_digits(text),
     sb_mailboxes_text(jsonb), sb_mailboxes_list(jsonb), sb_mailboxes(jsonb), sb_emails_text(jsonb), sb_emails_list(jsonb),
-    sb_domain_text(text), sb_email_text(text), sb_tags_query(uuid[]), sb_tag(uuid);
+    sb_domain_text(text), sb_email_text(text);
 DROP TEXT SEARCH CONFIGURATION sb_search;
