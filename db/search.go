@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -461,7 +462,18 @@ func fillSearch(out *crm.SearchResult, rows []searchRow, access []searchAccess, 
 		byAccount[r.AccountID] += int(r.Count)
 		byType[crm.Entity(r.Entity).Info().Record.Search] += int(r.Count)
 	}
-	// The statement orders hits; UNION ALL keeps each part's order.
+	// In the statement's order (which a UNION ALL need not keep).
+	slices.SortStableFunc(hits, func(a, b searchRow) int {
+		as, _ := strconv.ParseFloat(*a.Score, 64)
+		bs, _ := strconv.ParseFloat(*b.Score, 64)
+		switch {
+		case as != bs:
+			return cmp.Compare(bs, as)
+		case a.Entity != b.Entity:
+			return strings.Compare(a.Entity, b.Entity)
+		}
+		return strings.Compare(a.RecordID.String(), b.RecordID.String())
+	})
 	hits, out.PageInfo.HasNextPage = pageOf(hits, first)
 	for _, r := range hits {
 		rt := crm.Entity(r.Entity).Info().Record
