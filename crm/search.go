@@ -23,8 +23,7 @@ const (
 
 // Search limits.
 const (
-	MaxSearchAccounts = 100  // accounts one search may name
-	MaxSearchFacets   = 1000 // the best matches facets count
+	MaxSearchAccounts = 100 // accounts one search may name
 )
 
 // SearchQuery is one search.
@@ -99,7 +98,8 @@ type SearchResult struct {
 	Facets   SearchFacets
 }
 
-// SearchFacets count hits among the best MaxSearchFacets.
+// SearchFacets count hits among the matches a search weighs (of each
+// type, the newest it reads).
 type SearchFacets struct {
 	Accounts []AccountFacet
 	Types    []TypeFacet

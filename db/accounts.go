@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"switchboard/crm"
 	"switchboard/realtime"
@@ -124,20 +125,7 @@ func (s *AccountService) Accounts(ctx context.Context, a crm.Actor) ([]crm.Accou
 	var out []crm.AccountAccess
 	err := s.db.readAs(ctx, a, func(ctx context.Context, tx *Tx, p *crm.Principal) error {
 		out = nil
-		var rows []struct {
-			memberRow
-			AccountName      string    `db:"account_name"`
-			AccountCreatedAt time.Time `db:"account_created_at"`
-		}
-		err := tx.Select(ctx, &rows, `
-			SELECT m.account_id, m.user_id, m.role, m.custom_role_id, m.status, m.display_name, m.deactivated_until, m.created_at,
-				r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields,
-				a.name AS account_name, a.created_at AS account_created_at
-			FROM memberships m
-			JOIN accounts a ON a.id = m.account_id
-			LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
-			WHERE m.user_id = $1 AND m.status <> 'REMOVED'
-			ORDER BY lower(a.name), a.id`, p.User.ID)
+		rows, err := userMemberships(ctx, tx, p.User.ID, nil)
 		if err != nil {
 			return err
 		}
@@ -164,6 +152,38 @@ func (s *AccountService) Accounts(ctx context.Context, a crm.Actor) ([]crm.Accou
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
 	return out, nil
+}
+
+// membershipRow is a membership with its role and account.
+type membershipRow struct {
+	memberRow
+	AccountName      string         `db:"account_name"`
+	AccountCreatedAt time.Time      `db:"account_created_at"`
+	Allowlist        pq.StringArray `db:"ip_allowlist"`
+}
+
+// userMemberships reads a user's memberships that are not removed (of the
+// accounts only, when given), with their roles and accounts, by account
+// name.
+func userMemberships(ctx context.Context, tx *Tx, userID uuid.UUID, only []uuid.UUID) ([]membershipRow, error) {
+	stmt := `
+		SELECT m.account_id, m.user_id, m.role, m.custom_role_id, m.status, m.display_name, m.deactivated_until, m.created_at,
+			r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields,
+			a.name AS account_name, a.created_at AS account_created_at, a.ip_allowlist::text[] AS ip_allowlist
+		FROM memberships m
+		JOIN accounts a ON a.id = m.account_id
+		LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
+		WHERE m.user_id = $1 AND m.status <> 'REMOVED'`
+	args := []any{userID}
+	if only != nil {
+		stmt += ` AND m.account_id = ANY ($2)`
+		args = append(args, pq.Array(only))
+	}
+	var rows []membershipRow
+	if err := tx.Select(ctx, &rows, stmt+` ORDER BY lower(a.name), a.id`, args...); err != nil {
+		return nil, err
+	}
+	return rows, nil
 }
 
 // CreateAccount implements crm.AccountService.

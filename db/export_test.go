@@ -28,6 +28,9 @@ func ExplainSearchForTest(ctx context.Context, d *DB, a crm.Actor, sq crm.Search
 	var plan []string
 	err = d.searching(ctx, a, crm.RecordTypes, parseSearch(sq.Text), nil, nil, sq.Page.First,
 		func(ctx context.Context, tx *Tx, stmt string, args []any, _ []searchAccess) error {
+			if stmt == "" {
+				return nil
+			}
 			return tx.Select(ctx, &plan, "EXPLAIN (ANALYZE, BUFFERS) "+stmt, args...)
 		})
 	return strings.Join(plan, "\n"), err

@@ -290,13 +290,8 @@ func scaleRoles() []crm.RoleInput {
 }
 
 // generateData writes the data in one transaction on one connection (the
-// pg_temp helpers live in its session).
-//
-// Row-level security is forced on the tenant tables, so even their owner
-// is subject to it unless a superuser or BYPASSRLS, and a policy admits
-// one account per transaction. The transaction takes the force off the
-// tables it writes and puts it back before it commits: DDL is
-// transactional, so no other session ever sees the tables without it.
+// pg_temp helpers live in its session), with row-level security unforced
+// on the tables it writes (unforced).
 func (d *DB) generateData(ctx context.Context, steps []generateStep, params []any, timed func(string, func() error) error) error {
 	conn, err := d.admin.Conn(ctx)
 	if err != nil {

@@ -18,8 +18,12 @@ import (
 // the actor under locks (DB.write), checks the role's matrix cell for the
 // action on the record's owner and that no hidden field is written, checks
 // that every record or member it points to is one the actor may see in the
-// same account, counts the action against the account's activity limits,
-// and logs it in the activity log, all in that transaction.
+// same account, and settles (updates the record's search documents, counts
+// the action against the account's activity limits and logs it in the
+// activity log), all in that transaction.
+
+// writeVerbs name the activity entries of record writes by their action.
+var writeVerbs = map[crm.Action]string{crm.Create: "created", crm.Edit: "updated", crm.Delete: "deleted"}
 
 // action names an activity entry of the type ("contact.created").
 func (s *Records[T, P]) action(verb string) string {
@@ -125,13 +129,7 @@ func (s *Records[T, P]) Create(ctx context.Context, a crm.Actor, in crm.Input) (
 				changes[as.Field.Name] = crm.Change{To: as.Value}
 			}
 		}
-		if err := index(ctx, tx, e, s.t, id); err != nil {
-			return err
-		}
-		if err := s.core.countAction(ctx, tx, e, s.t.Entity, crm.Create); err != nil {
-			return err
-		}
-		if err := logActivity(ctx, tx, e, s.action("created"), s.t.Entity, id, changes); err != nil {
+		if err := s.settle(ctx, tx, e, id, crm.Create, changes); err != nil {
 			return err
 		}
 		out, err = s.written(ctx, tx, e, id)
@@ -141,6 +139,19 @@ func (s *Records[T, P]) Create(ctx context.Context, a crm.Actor, in crm.Input) (
 		return nil, err
 	}
 	return out, nil
+}
+
+// settle finishes a write of record id in its transaction: the record's
+// search documents follow its row, the action counts against the
+// account's activity limits, and the activity log gets its entry.
+func (s *Records[T, P]) settle(ctx context.Context, tx *Tx, e *entered, id uuid.UUID, act crm.Action, changes map[string]crm.Change) error {
+	if err := index(ctx, tx, e, s.t, id); err != nil {
+		return err
+	}
+	if err := s.core.countAction(ctx, tx, e, s.t.Entity, act); err != nil {
+		return err
+	}
+	return logActivity(ctx, tx, e, s.action(writeVerbs[act]), s.t.Entity, id, changes)
 }
 
 // existing finds the record an idempotent create gave back (the one with
@@ -268,13 +279,7 @@ func (s *Records[T, P]) Update(ctx context.Context, a crm.Actor, id uuid.UUID, i
 				return err
 			}
 		}
-		if err := index(ctx, tx, e, s.t, id); err != nil {
-			return err
-		}
-		if err := s.core.countAction(ctx, tx, e, s.t.Entity, crm.Edit); err != nil {
-			return err
-		}
-		if err := logActivity(ctx, tx, e, s.action("updated"), s.t.Entity, id, changes); err != nil {
+		if err := s.settle(ctx, tx, e, id, crm.Edit, changes); err != nil {
 			return err
 		}
 		out, err = s.written(ctx, tx, e, id)
@@ -335,13 +340,7 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 		if _, err := tx.Exec(ctx, "DELETE FROM "+s.table()+" WHERE account_id = $1 AND id = $2", e.account.ID, id); err != nil {
 			return fmt.Errorf("delete %s: %w", s.t.Noun, err)
 		}
-		if err := index(ctx, tx, e, s.t, id); err != nil {
-			return err
-		}
-		if err := s.core.countAction(ctx, tx, e, s.t.Entity, crm.Delete); err != nil {
-			return err
-		}
-		return logActivity(ctx, tx, e, s.action("deleted"), s.t.Entity, id, changes)
+		return s.settle(ctx, tx, e, id, crm.Delete, changes)
 	})
 }
 
@@ -395,11 +394,8 @@ func (s *Records[T, P]) ChangeLinks(ctx context.Context, a crm.Actor, id uuid.UU
 			e.account.ID, id, tx.Now, e.userID()); err != nil {
 			return fmt.Errorf("update %s: %w", s.t.Noun, err)
 		}
-		if err := s.core.countAction(ctx, tx, e, s.t.Entity, crm.Edit); err != nil {
-			return err
-		}
 		changes := map[string]crm.Change{f.Name: {From: present(ids), To: present(crm.IDs(next))}}
-		if err := logActivity(ctx, tx, e, s.action("updated"), s.t.Entity, id, changes); err != nil {
+		if err := s.settle(ctx, tx, e, id, crm.Edit, changes); err != nil {
 			return err
 		}
 		out, err = s.written(ctx, tx, e, id)

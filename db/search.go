@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 
 	"github.com/google/uuid"
@@ -47,10 +46,22 @@ func NewSearchService(d *DB) *SearchService { return &SearchService{db: d} }
 
 // searchTerms is a query taken apart.
 type searchTerms struct {
-	words  []string // words, in order; each becomes one or more lexemes
-	prefix bool     // words also match as prefixes
-	exact  string   // the whole query as one lexeme when it is an address or a domain
-	digits string   // a phone number's digits (sb_phone_digits), when it looks like one
+	words  []string         // words, in order; each becomes one or more lexemes
+	prefix bool             // words also match as prefixes
+	exact  string           // the whole query as one lexeme when it is an address or a domain
+	digits string           // a phone number's digits (sb_phone_digits), when it looks like one
+	marks  []*regexp.Regexp // the words, without case, for marking snippets
+}
+
+// phoneDigits is a number's digits without leading zeros, as
+// sb_phone_digits keeps them.
+func phoneDigits(s string) string {
+	return strings.TrimLeft(strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s), "0")
 }
 
 var (
@@ -67,12 +78,7 @@ func parseSearch(text string) searchTerms {
 		st.exact = lower
 	}
 	if phoneLike.MatchString(lower) {
-		digits := strings.TrimLeft(strings.Map(func(r rune) rune {
-			if r >= '0' && r <= '9' {
-				return r
-			}
-			return -1
-		}, lower), "0")
+		digits := phoneDigits(lower)
 		switch {
 		case len(digits) > phoneTail:
 			// A country code the stored number may lack: "+1 (555)
@@ -97,17 +103,15 @@ func parseSearch(text string) searchTerms {
 			}
 		}
 	}
+	for _, w := range st.words {
+		if len(w) >= 2 {
+			st.marks = append(st.marks, regexp.MustCompile(`(?i)`+regexp.QuoteMeta(w)))
+		}
+	}
 	// Every word matches as the start of a word too ("jon schm"), except
 	// in a whole address or domain.
 	st.prefix = len(st.words) > 0 && st.exact == ""
 	return st
-}
-
-// searchWords are the tsqueries a search runs and ranks by, as text (nil
-// when the words hold no lexeme).
-type searchWords struct {
-	Query *string `db:"query"`
-	Exact *string `db:"exact"`
 }
 
 // searchCursor is a position in a search's hits: after the hit with this
@@ -161,26 +165,8 @@ type searchAccess struct {
 // searchAccounts returns the accounts where the principal has active
 // access from ip, in the order of only (when given, else all).
 func searchAccounts(ctx context.Context, tx *Tx, p *crm.Principal, ip netip.Addr, only []uuid.UUID) ([]searchAccess, error) {
-	var rows []struct {
-		memberRow
-		AccountName      string         `db:"account_name"`
-		AccountCreatedAt time.Time      `db:"account_created_at"`
-		Allowlist        pq.StringArray `db:"ip_allowlist"`
-	}
-	stmt := `
-		SELECT m.account_id, m.user_id, m.role, m.custom_role_id, m.status, m.display_name, m.deactivated_until, m.created_at,
-			r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields,
-			a.name AS account_name, a.created_at AS account_created_at, a.ip_allowlist::text[] AS ip_allowlist
-		FROM memberships m
-		JOIN accounts a ON a.id = m.account_id
-		LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
-		WHERE m.user_id = $1 AND m.status <> 'REMOVED'`
-	args := []any{p.User.ID}
-	if only != nil {
-		stmt += ` AND m.account_id = ANY ($2)`
-		args = append(args, pq.Array(only))
-	}
-	if err := tx.Select(ctx, &rows, stmt+` ORDER BY m.account_id`, args...); err != nil {
+	rows, err := userMemberships(ctx, tx, p.User.ID, only)
+	if err != nil {
 		return nil, fmt.Errorf("search accounts: %w", err)
 	}
 	out := make([]searchAccess, 0, len(rows))
@@ -239,9 +225,9 @@ func (s *SearchService) Search(ctx context.Context, a crm.Actor, sq crm.SearchQu
 		if stmt == "" {
 			return nil // nothing the viewer may see, or nothing to look for
 		}
-		rows, err := readSearch(ctx, tx, stmt, args)
-		if err != nil {
-			return err
+		var rows []searchRow
+		if err := tx.Select(ctx, &rows, stmt, args...); err != nil {
+			return fmt.Errorf("search: %w", err)
 		}
 		fillSearch(out, rows, access, terms, sq.Page.First)
 		return nil
@@ -265,82 +251,52 @@ func (d *DB) searching(ctx context.Context, a crm.Actor, types []*crm.RecordType
 		if len(access) == 0 || len(terms.words) == 0 && terms.digits == "" {
 			return fn(ctx, tx, "", nil, access)
 		}
-		ids := make([]string, len(access))
-		accounts := make([]uuid.UUID, len(access))
-		for i, ac := range access {
-			ids[i], accounts[i] = ac.account.ID.String(), ac.account.ID
+		stmt, args := searchStatement(p.User.ID, access, types, terms, after, first)
+		if stmt == "" {
+			return fn(ctx, tx, "", nil, access)
 		}
-		// Each search is planned for its own words and accounts: a plan
-		// made for no words in particular reads whole accounts.
-		if _, err := tx.Exec(ctx, `SELECT set_config('app.account_ids', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true)`,
-			strings.Join(ids, ",")); err != nil {
+		ids := make([]string, len(access))
+		for i, ac := range access {
+			ids[i] = ac.account.ID.String()
+		}
+		if _, err := tx.Exec(ctx, `SELECT set_config('app.account_ids', $1, true)`, strings.Join(ids, ",")); err != nil {
 			return fmt.Errorf("search scope: %w", err)
 		}
-		var words searchWords
-		if len(terms.words) > 0 {
-			stmt, args := expandStatement(terms, accounts)
-			if err := tx.Get(ctx, &words, stmt, args...); err != nil {
-				return fmt.Errorf("search words: %w", err)
-			}
-		}
-		stmt, args, _ := searchStatement(p.User.ID, access, types, terms, words, after, first)
 		err = fn(ctx, tx, stmt, args, access)
 		// The set admits this statement only: the operation's later reads
 		// are scoped as before.
-		if _, resetErr := tx.Exec(ctx, `SELECT set_config('app.account_ids', '', true), set_config('plan_cache_mode', 'auto', true)`); err == nil && resetErr != nil {
+		if _, resetErr := tx.Exec(ctx, `SELECT set_config('app.account_ids', '', true)`); err == nil && resetErr != nil {
 			err = fmt.Errorf("search scope: %w", resetErr)
 		}
 		return err
 	})
 }
 
-// searchRow is a hit or a facet of the search statement.
+// searchRow is a hit or a facet (kind) of the search statement.
 type searchRow struct {
-	Kind      string    `db:"kind"`
-	AccountID uuid.UUID `db:"account_id"`
-	Entity    string    `db:"entity"`
-	RecordID  *uuid.UUID
-	Title     *string
-	Snippet   *string
-	Score     *string
-	Digits    *string
-	Count     int64
-	HWM       int64
+	Kind      string     `db:"kind"`
+	AccountID uuid.UUID  `db:"account_id"`
+	Entity    string     `db:"entity"`
+	RecordID  *uuid.UUID `db:"record_id"`
+	Title     *string    `db:"title"`
+	Snippet   *string    `db:"snippet"`
+	Score     *string    `db:"score"`
+	Digits    *string    `db:"digits"`
+	Count     int64      `db:"n"`
+	HWM       int64      `db:"hwm"`
 }
 
-func readSearch(ctx context.Context, tx *Tx, stmt string, args []any) ([]searchRow, error) {
-	rs, err := tx.Query(ctx, stmt, args...)
-	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
-	defer rs.Close()
-	var out []searchRow
-	for rs.Next() {
-		var r searchRow
-		if err := rs.Scan(&r.Kind, &r.AccountID, &r.Entity, &r.RecordID, &r.Title, &r.Snippet, &r.Score, &r.Digits, &r.Count, &r.HWM); err != nil {
-			return nil, fmt.Errorf("search: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("search: %w", err)
-	}
-	return out, nil
-}
-
-// expandStatement turns a query's words into the tsquery a search runs
-// (each word's lexemes, ANDed; each also as a prefix; each long word the
-// accounts do not know widened by the accounts' terms that look alike) and
-// the exact one it ranks by. Both are NULL when the words hold no lexeme.
-// The search takes them as constants, so PostgreSQL plans it knowing
-// which words it looks for.
-func expandStatement(st searchTerms, lexicon []uuid.UUID) (string, []any) {
-	q := &query{}
+// wordsSQL is the search's CTEs lex and q: q holds the tsquery a search
+// runs (each word's lexemes, ANDed; each also as a prefix; each long word
+// the accounts do not know widened by the accounts' terms that look alike)
+// and the exact one it ranks by, both NULL when the words hold no lexeme.
+func wordsSQL(q *query, st searchTerms, lexicon []uuid.UUID) string {
 	pWords, pPrefix, pLexicon := q.arg(pq.Array(st.words)), q.arg(st.prefix), q.arg(pq.Array(lexicon))
-	return `WITH lex AS (
+	return `lex AS (
 	SELECT u.i, l.lex FROM unnest(` + pWords + `::text[]) WITH ORDINALITY u(word, i)
-	CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('sb_search', u.word))) l(lex))
-SELECT string_agg(x.term, ' & ') AS query, string_agg(x.plain, ' & ') AS exact FROM (
+	CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('sb_search', u.word))) l(lex)),
+q AS (
+SELECT string_agg(x.term, ' & ')::tsquery AS query, string_agg(x.plain, ' & ')::tsquery AS exact FROM (
 	SELECT '(' || sb_quote_lexeme(lex.lex)
 		|| CASE WHEN ` + pPrefix + ` AND length(lex.lex) >= 2 THEN ':*' ELSE '' END
 		|| CASE WHEN length(lex.lex) < 4 OR EXISTS (SELECT 1 FROM search_term t WHERE t.account_id = ANY (` + pLexicon + `) AND t.term = lex.lex)
@@ -348,18 +304,23 @@ SELECT string_agg(x.term, ' & ') AS query, string_agg(x.plain, ' & ') AS exact F
 			ELSE coalesce((SELECT string_agg(' | ' || sb_quote_lexeme(s.term), '')
 				FROM sb_similar_terms(lex.lex, ` + pLexicon + `) s(term)), '') END || ')' AS term,
 		sb_quote_lexeme(lex.lex) AS plain
-	FROM lex ORDER BY lex.i) x`, q.args
+	FROM lex ORDER BY lex.i) x)`
 }
 
-// searchStatement builds the search; ok is false when there is nothing to
-// run (no type the viewer may view anywhere, or no word and no number).
-func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.RecordType, st searchTerms, words searchWords, after *searchCursor, first int) (string, []any, bool) {
-	if words.Query == nil && st.digits == "" {
-		return "", nil, false
+// searchStatement builds the search; "" when there is nothing to run (no
+// type the viewer may view anywhere, or no word and no number).
+func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.RecordType, st searchTerms, after *searchCursor, first int) (string, []any) {
+	if len(st.words) == 0 && st.digits == "" {
+		return "", nil
 	}
 	q := &query{}
 	pViewer := q.arg(viewer)
-	pQuery, pExact := q.arg(words.Query), q.arg(words.Exact)
+	lexicon := make([]uuid.UUID, len(access))
+	for i, ac := range access {
+		lexicon[i] = ac.account.ID
+	}
+	words := wordsSQL(q, st, lexicon)
+	pQuery, pExact := "(SELECT query FROM q)", "(SELECT exact FROM q)"
 	hidden := []string{} // never NULL: x <> ALL (NULL) is not true
 	for _, ac := range access {
 		for _, f := range ac.grant.Role.HiddenFields {
@@ -400,7 +361,7 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 			"(SELECT hwm FROM h), "+strconv.Itoa(searchCandidates)+") d")
 	}
 	if len(cands) == 0 {
-		return "", nil, false
+		return "", nil
 	}
 
 	exact := "0"
@@ -419,6 +380,7 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 	limit := q.arg(first + 1)
 
 	stmt := `WITH h AS (SELECT coalesce(` + pHWM + `::bigint, (SELECT last_value FROM search_doc_seq)) AS hwm),
+` + words + `,
 cand AS (` + strings.Join(cands, "\nUNION ALL\n") + `),
 scored AS (
 	SELECT d.account_id, d.entity, d.record_id, d.grp, d.title, d.body, d.digits, round((` + exact + ` + ` + phone + `
@@ -436,11 +398,11 @@ page AS (
 SELECT 'hit' AS kind, p.account_id, p.entity, p.record_id, p.title,
 	ts_headline('sb_search', p.body, coalesce(` + pQuery + `::tsquery, ''::tsquery),
 		'StartSel=«, StopSel=», MaxWords=30, MinWords=12, ShortWord=1, MaxFragments=2, FragmentDelimiter=" … "') AS snippet,
-	p.score::text, p.digits, 0::bigint AS n, (SELECT hwm FROM h)
+	p.score::text AS score, p.digits, 0::bigint AS n, (SELECT hwm FROM h) AS hwm
 FROM page p
 UNION ALL
 SELECT 'facet', account_id, entity, NULL, NULL, NULL, NULL, NULL, count(*), (SELECT hwm FROM h) FROM best GROUP BY account_id, entity`
-	return stmt, q.args, true
+	return stmt, q.args
 }
 
 // fillSearch turns the statement's rows into a page of hits and facets.
@@ -510,22 +472,13 @@ func highlight(snippet string, digits *string, st searchTerms) string {
 	if st.digits != "" && digits != nil {
 		parts := strings.Split(snippet, ", ")
 		for i, part := range parts {
-			if strings.Contains(strings.TrimLeft(strings.Map(func(r rune) rune {
-				if r >= '0' && r <= '9' {
-					return r
-				}
-				return -1
-			}, part), "0"), st.digits) {
+			if strings.Contains(phoneDigits(part), st.digits) {
 				parts[i] = "«" + part + "»"
 				return strings.Join(parts, ", ")
 			}
 		}
 	}
-	for _, w := range st.words {
-		if len(w) < 2 {
-			continue
-		}
-		re := regexp.MustCompile(`(?i)` + regexp.QuoteMeta(w))
+	for _, re := range st.marks {
 		if loc := re.FindStringIndex(snippet); loc != nil {
 			return snippet[:loc[0]] + "«" + snippet[loc[0]:loc[1]] + "»" + snippet[loc[1]:]
 		}

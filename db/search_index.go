@@ -204,21 +204,16 @@ func (d *DB) RebuildSearch(ctx context.Context) error {
 		// Building an index once is far quicker than updating it row by
 		// row: the secondary indexes go, and come back as the migrations
 		// defined them once the rows are in.
-		var indexes []struct {
-			Name string `db:"name"`
-			Def  string `db:"def"`
-		}
+		type secondary struct{ name, def string }
+		var indexes []secondary
 		rows, err := tx.QueryContext(ctx, `SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 			WHERE i.indrelid IN ('search_doc'::regclass, 'search_term'::regclass) AND NOT i.indisprimary ORDER BY 1`)
 		if err != nil {
 			return err
 		}
 		for rows.Next() {
-			var ix struct {
-				Name string `db:"name"`
-				Def  string `db:"def"`
-			}
-			if err := rows.Scan(&ix.Name, &ix.Def); err != nil {
+			var ix secondary
+			if err := rows.Scan(&ix.name, &ix.def); err != nil {
 				rows.Close()
 				return err
 			}
@@ -229,7 +224,7 @@ func (d *DB) RebuildSearch(ctx context.Context) error {
 			return err
 		}
 		for _, ix := range indexes {
-			if _, err := tx.ExecContext(ctx, "DROP INDEX "+pq.QuoteIdentifier(ix.Name)); err != nil {
+			if _, err := tx.ExecContext(ctx, "DROP INDEX "+pq.QuoteIdentifier(ix.name)); err != nil {
 				return err
 			}
 		}
@@ -247,8 +242,8 @@ func (d *DB) RebuildSearch(ctx context.Context) error {
 		for _, ix := range indexes {
 			// A partitioned table's index is defined ON ONLY the parent;
 			// created on the parent, it is created on every partition.
-			if _, err := tx.ExecContext(ctx, strings.Replace(ix.Def, " ON ONLY ", " ON ", 1)); err != nil {
-				return fmt.Errorf("index %s: %w", ix.Name, err)
+			if _, err := tx.ExecContext(ctx, strings.Replace(ix.def, " ON ONLY ", " ON ", 1)); err != nil {
+				return fmt.Errorf("index %s: %w", ix.name, err)
 			}
 		}
 		return nil

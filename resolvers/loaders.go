@@ -92,15 +92,23 @@ func (l *typedLoader[T, P]) linked(ctx context.Context, a crm.Actor, field strin
 }
 
 func (l *typedLoader[T, P]) prime(ctx context.Context, account uuid.UUID, ids []uuid.UUID) error {
+	return primeLoader(ctx, l.actor, account, ids, l.store.Load, l.loader)
+}
+
+// primeLoader reads ids of account in one batch, as the operation's actor
+// there, and primes loader with them in key order; a batch the actor may
+// not see primes nothing (each key then answers on its own).
+func primeLoader[V any](ctx context.Context, actor func(context.Context, uuid.UUID) (crm.Actor, error), account uuid.UUID, ids []uuid.UUID,
+	load func(context.Context, crm.Actor, []uuid.UUID) ([]V, error), loader *dataloadgen.Loader[recordKey, V]) error {
 	ids = distinct(ids)
 	if len(ids) == 0 {
 		return nil
 	}
-	a, err := l.actor(ctx, account)
+	a, err := actor(ctx, account)
 	if err != nil {
 		return err
 	}
-	recs, err := l.store.Load(ctx, a, ids)
+	values, err := load(ctx, a, ids)
 	if err != nil {
 		if unseen(err) {
 			return nil
@@ -108,7 +116,7 @@ func (l *typedLoader[T, P]) prime(ctx context.Context, account uuid.UUID, ids []
 		return err
 	}
 	for i, id := range ids {
-		l.loader.Prime(recordKey{account, id}, recs[i])
+		loader.Prime(recordKey{account, id}, values[i])
 	}
 	return nil
 }

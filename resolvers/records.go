@@ -255,25 +255,7 @@ func (r *Resolver) prefetch(ctx context.Context, t *crm.RecordType, account uuid
 }
 
 func (r *Resolver) primeMembers(ctx context.Context, l *loaders, account uuid.UUID, ids []uuid.UUID) error {
-	ids = distinct(ids)
-	if len(ids) == 0 {
-		return nil
-	}
-	a, err := r.actor(ctx, account)
-	if err != nil {
-		return err
-	}
-	members, err := r.Members.LoadMembers(ctx, a, ids)
-	if err != nil {
-		if unseen(err) {
-			return nil
-		}
-		return err
-	}
-	for i, id := range ids {
-		l.members.Prime(recordKey{account, id}, members[i])
-	}
-	return nil
+	return primeLoader(ctx, r.actor, account, ids, r.Members.LoadMembers, l.members)
 }
 
 // The record types' resolvers.

@@ -43,6 +43,9 @@ func TestStatementsPerOperation(t *testing.T) {
 		{"members", `{ account { id name members(first: 20) { nodes { userId name email role { name } } } } }`, nil, 4},
 		// Several fields of one account: still one verification.
 		{"account fields", `{ account { myRole { name } members(first: 5) { nodes { userId } } ipAllowlist } }`, nil, 4},
+		// Search: BEGIN, the session, the viewer's accounts, the account
+		// set, the search, the set's reset, COMMIT.
+		{"search", `{ search(query: "seed renewal") { nodes { title snippet } facets { types { count } } } }`, nil, 7},
 		{"member update", `mutation($u: ID!, $n: String!) { updateMember(userId: $u, input: {name: $n}) { userId name email } }`,
 			map[string]any{"u": w.repA.id, "n": "Renamed Rep"}, 7},
 	} {
