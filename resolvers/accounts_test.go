@@ -277,7 +277,7 @@ func TestDeactivationEndsAccessInOneAccountOnly(t *testing.T) {
 	}
 	r := inA.NextData("acct")
 	if !strings.Contains(string(r.Data), `"AccessEnded"`) || !strings.Contains(string(r.Data), "DEACTIVATED") {
-		t.Fatalf("event %s", r.Data)
+		t.Fatalf("event %s (errors %+v)", r.Data, r.Errors)
 	}
 	if code, why, err := inA.CloseStatus(10 * time.Second); err != nil || code != 4403 || why != "ACCOUNT_DEACTIVATED" {
 		t.Fatalf("close %d %q %v", code, why, err)
