@@ -229,24 +229,50 @@ type ActivityEntry struct {
 	EntityType Entity
 	EntityID   uuid.UUID
 	Changes    map[string]Change
+	// Cursor resumes the activity subscription after this entry.
+	Cursor string
 }
 
 // ActivityFilter narrows the activity log.
 type ActivityFilter struct {
-	ActorID uuid.UUID
-	Action  string
-	Since   *time.Time
-	Until   *time.Time
+	ActorID    uuid.UUID
+	Action     string
+	EntityType Entity
+	Since      *time.Time
+	Until      *time.Time
 }
 
-// Notification is a message to one member of an account.
+// maxActionFilter bounds the action filter of the activity log.
+const maxActionFilter = 100
+
+// Check validates the filter.
+func (f ActivityFilter) Check() error {
+	if len(f.Action) > maxActionFilter {
+		return InvalidInput("action", "at most %d characters", maxActionFilter)
+	}
+	if f.Since != nil && f.Until != nil && f.Until.Before(*f.Since) {
+		return InvalidInput("until", "must not be before since")
+	}
+	return nil
+}
+
+// Notification is a message to one user, from one of their accounts.
 type Notification struct {
-	ID        uuid.UUID
-	At        time.Time
-	Kind      string
-	Message   string
-	SubjectID uuid.UUID // the member concerned, if any
-	ReadAt    *time.Time
+	ID          uuid.UUID
+	At          time.Time
+	Kind        string
+	Message     string
+	AccountID   uuid.UUID
+	AccountName string
+	// ActorID is who caused it (uuid.Nil: the system), ActorName their name.
+	ActorID   uuid.UUID
+	ActorName string
+	// SubjectType and SubjectID are the record or member concerned, if any.
+	SubjectType Entity
+	SubjectID   uuid.UUID
+	ReadAt      *time.Time
+	// Cursor resumes the notifications subscription after this one.
+	Cursor string
 }
 
 // MembershipChange is the event announcing a change to someone's

@@ -31,6 +31,15 @@ const (
 	CodeAccountDeactivated   Code = "ACCOUNT_DEACTIVATED"
 	CodeBadRequest           Code = "BAD_REQUEST" // a malformed request envelope, refused by the gateway before GraphQL runs
 	CodeInternal             Code = "INTERNAL"
+	// CodeCursorExpired: a subscription's cursor is older than the
+	// retention, or too far behind to replay; the client refetches.
+	CodeCursorExpired Code = "CURSOR_EXPIRED"
+	// CodeTooManySubscriptions: a connection or a user holds the most
+	// subscriptions of a kind they may.
+	CodeTooManySubscriptions Code = "TOO_MANY_SUBSCRIPTIONS"
+	// CodeSlowConsumer is the close reason of a stream that fell behind
+	// what it was sent; it resumes from its cursor.
+	CodeSlowConsumer Code = "SLOW_CONSUMER"
 )
 
 // Error is the one error type that carries a code and a message that is safe

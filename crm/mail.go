@@ -8,6 +8,10 @@ type Email struct {
 	To      string
 	Subject string
 	Text    string
+	// MessageID, when set, is the message's Message-ID ("<id@domain>"), so
+	// that a send retried after a crash is the same message; otherwise a
+	// fresh one is made.
+	MessageID string
 }
 
 // Mailer delivers outgoing email. Implementations: SMTP (SMTP_URL) and, in

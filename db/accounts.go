@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -90,28 +89,6 @@ func newAccountCore(d *DB, cfg AccountConfig) *accountCore {
 // recentSignIn is how fresh a sign-in must be for the most sensitive
 // settings (the IP allowlist).
 const recentSignIn = 15 * time.Minute
-
-// logActivity appends to the account's activity log in tx (invariant 6).
-func logActivity(ctx context.Context, tx *Tx, e *entered, action string, entity crm.Entity, entityID uuid.UUID, changes map[string]crm.Change) error {
-	return logActivityAs(ctx, tx, e.account.ID, e.userID(), e.grant.Role.Name, action, entity, entityID, changes)
-}
-
-func logActivityAs(ctx context.Context, tx *Tx, accountID, actorID uuid.UUID, actorRole, action string, entity crm.Entity, entityID uuid.UUID, changes map[string]crm.Change) error {
-	if changes == nil {
-		changes = map[string]crm.Change{}
-	}
-	raw, err := json.Marshal(changes)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `
-		INSERT INTO activity_log (account_id, id, at, actor_id, actor_role, action, entity_type, entity_id, changes)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		accountID, uuid.Must(uuid.NewV7()), tx.Now, actorID, actorRole, action, string(entity), nullUUID(entityID), raw); err != nil {
-		return fmt.Errorf("log activity: %w", err)
-	}
-	return nil
-}
 
 // announceMembership publishes a membership change in tx: the member's
 // streams in this account learn of it (and close when access ended).

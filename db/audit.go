@@ -11,16 +11,10 @@ import (
 	"switchboard/crm"
 )
 
-// maxActionFilter bounds the action filter of the activity log.
-const maxActionFilter = 100
-
 // Activity implements crm.AccountService.
 func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.ActivityFilter, page crm.PageArgs) (*crm.ActivityPage, error) {
-	if len(f.Action) > maxActionFilter {
-		return nil, crm.InvalidInput("action", "at most %d characters", maxActionFilter)
-	}
-	if f.Since != nil && f.Until != nil && f.Until.Before(*f.Since) {
-		return nil, crm.InvalidInput("until", "must not be before since")
+	if err := f.Check(); err != nil {
+		return nil, err
 	}
 	page, after, err := timePage(page)
 	if err != nil {
@@ -33,6 +27,7 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 		}
 		var rows []struct {
 			ID         uuid.UUID  `db:"id"`
+			Pos        int64      `db:"pos"`
 			At         time.Time  `db:"at"`
 			ActorID    uuid.UUID  `db:"actor_id"`
 			ActorName  string     `db:"actor_name"`
@@ -43,7 +38,7 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 			Changes    []byte     `db:"changes"`
 		}
 		err := tx.Select(ctx, &rows, `
-			SELECT l.id, l.at, l.actor_id, coalesce(m.display_name, u.name) AS actor_name, l.actor_role, l.action, l.entity_type, l.entity_id, l.changes
+			SELECT l.id, l.pos, l.at, l.actor_id, coalesce(m.display_name, u.name) AS actor_name, l.actor_role, l.action, l.entity_type, l.entity_id, l.changes
 			FROM activity_log l
 			JOIN users u ON u.id = l.actor_id
 			LEFT JOIN memberships m ON m.account_id = l.account_id AND m.user_id = l.actor_id
@@ -53,9 +48,10 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 				AND ($4::timestamptz IS NULL OR l.at >= $4)
 				AND ($5::timestamptz IS NULL OR l.at < $5)
 				AND ($6::timestamptz IS NULL OR (l.at, l.id) < ($6, $7))
+				AND ($9 = '' OR l.entity_type = $9)
 			ORDER BY l.at DESC, l.id DESC
 			LIMIT $8`,
-			e.account.ID, nullUUID(f.ActorID), f.Action, f.Since, f.Until, after.at, after.id, page.First+1)
+			e.account.ID, nullUUID(f.ActorID), f.Action, f.Since, f.Until, after.at, after.id, page.First+1, string(f.EntityType))
 		if err != nil {
 			return fmt.Errorf("activity log: %w", err)
 		}
@@ -63,7 +59,8 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 		rows, out.PageInfo.HasNextPage = pageOf(rows, page.First)
 		for _, r := range rows {
 			entry := crm.ActivityEntry{ID: r.ID, At: r.At.UTC(), ActorID: r.ActorID, ActorName: r.ActorName, ActorRole: r.ActorRole,
-				Action: r.Action, EntityType: crm.Entity(r.EntityType)}
+				Action: r.Action, EntityType: crm.Entity(r.EntityType),
+				Cursor: crm.StreamCursor{Kind: crm.StreamActivity, ID: e.account.ID, Pos: r.Pos}.String()}
 			if r.EntityID != nil {
 				entry.EntityID = *r.EntityID
 			}
@@ -124,29 +121,15 @@ func (s *AuditService) Notifications(ctx context.Context, a crm.Actor, page crm.
 	}
 	var out *crm.NotificationPage
 	err = s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
-		var rows []struct {
-			ID        uuid.UUID  `db:"id"`
-			At        time.Time  `db:"at"`
-			Kind      string     `db:"kind"`
-			Message   string     `db:"message"`
-			SubjectID *uuid.UUID `db:"subject_id"`
-			ReadAt    *time.Time `db:"read_at"`
-		}
-		err := tx.Select(ctx, &rows, `
-			SELECT id, at, kind, message, subject_id, read_at FROM notifications
-			WHERE account_id = $1 AND recipient_id = $2 AND ($3::timestamptz IS NULL OR (at, id) < ($3, $4))
-			ORDER BY at DESC, id DESC LIMIT $5`, e.account.ID, e.userID(), after.at, after.id, page.First+1)
+		rows, err := readNotifications(ctx, tx, e.userID(), `n.account_id = $2 AND ($3::timestamptz IS NULL OR (n.at, n.id) < ($3, $4))
+			ORDER BY n.at DESC, n.id DESC LIMIT $5`, e.account.ID, after.at, after.id, page.First+1)
 		if err != nil {
-			return fmt.Errorf("notifications: %w", err)
+			return err
 		}
 		out = &crm.NotificationPage{}
 		rows, out.PageInfo.HasNextPage = pageOf(rows, page.First)
 		for _, r := range rows {
-			n := crm.Notification{ID: r.ID, At: r.At.UTC(), Kind: r.Kind, Message: r.Message, ReadAt: r.ReadAt}
-			if r.SubjectID != nil {
-				n.SubjectID = *r.SubjectID
-			}
-			out.Nodes = append(out.Nodes, n)
+			out.Nodes = append(out.Nodes, r.Notification)
 		}
 		if n := len(rows); n > 0 {
 			out.PageInfo.End = encodeCursor(rows[n-1].At, rows[n-1].ID)

@@ -19,6 +19,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"switchboard/realtime"
 )
 
 // RuntimeRole is the role request work runs as. It does not own the tables
@@ -46,6 +48,11 @@ type DB struct {
 	// Statements counts every statement and transaction boundary sent for
 	// request work, for tests and metrics.
 	statements atomic.Int64
+	// publishOut sends a committed transaction's events through an outside
+	// bus; nil sends them by NOTIFY inside the transaction.
+	publishOut func(ctx context.Context, events ...realtime.Envelope) error
+	// retention is how long notifications are kept.
+	retention time.Duration
 }
 
 // Options configure Open.
@@ -58,6 +65,13 @@ type Options struct {
 	TxTimeout time.Duration
 	// Sessions are the limits every transaction checks a session against.
 	Sessions SessionLimits
+	// Publish, when set, sends each committed transaction's events through
+	// an outside bus (NATS) after the commit; by default they go by NOTIFY
+	// inside the transaction.
+	Publish func(ctx context.Context, events ...realtime.Envelope) error
+	// NotificationRetention is how long notifications are kept (default
+	// 90 days).
+	NotificationRetention time.Duration
 }
 
 // SessionLimits are how long a session lasts.
@@ -146,6 +160,9 @@ func (o Options) withDefaults() Options {
 	if o.Sessions.Absolute <= 0 {
 		o.Sessions.Absolute = 12 * time.Hour
 	}
+	if o.NotificationRetention <= 0 {
+		o.NotificationRetention = notificationRetention
+	}
 	return o
 }
 
@@ -163,7 +180,7 @@ func newDB(r runner, opts Options) *DB {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &DB{runner: r, now: opts.Clock, log: opts.Logger, sessions: opts.Sessions}
+	return &DB{runner: r, now: opts.Clock, log: opts.Logger, sessions: opts.Sessions, publishOut: opts.Publish, retention: opts.NotificationRetention}
 }
 
 // Close closes the pools.
@@ -228,6 +245,8 @@ type Tx struct {
 	sql *sql.Tx
 	db  *DB
 	Now time.Time
+	// pending is what the transaction publishes when it commits.
+	pending pending
 }
 
 // Get scans one row into dest.
@@ -259,6 +278,11 @@ func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, 
 // accounts a read over several had opened (search), so that no later read
 // of the transaction sees more than its one account.
 func (tx *Tx) setScope(ctx context.Context, scope Scope) error {
+	// What was logged in the old scope is written in it: row-level
+	// security checks each row against the scope of its account.
+	if err := tx.publish(ctx); err != nil {
+		return err
+	}
 	_, err := tx.Exec(ctx, `SELECT set_config('app.user_id', $1, true), set_config('app.account_id', $2, true), set_config('app.account_ids', '', true)`,
 		uuidOrEmpty(scope.UserID), uuidOrEmpty(scope.AccountID))
 	return err
@@ -326,6 +350,9 @@ func (db *DB) begin(ctx context.Context) (*Tx, func(error) error, error) {
 	}
 	tx := &Tx{q: h.tx, sql: h.tx.Tx, db: db, Now: db.txNow()}
 	end := func(err error) error {
+		if err == nil {
+			err = tx.publish(ctx)
+		}
 		db.statements.Add(1)
 		if err != nil {
 			_ = h.rollback()
@@ -334,6 +361,7 @@ func (db *DB) begin(ctx context.Context) (*Tx, func(error) error, error) {
 		if err := h.commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
+		tx.published(ctx)
 		return nil
 	}
 	return tx, end, nil

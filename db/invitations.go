@@ -68,6 +68,18 @@ func (s *InvitationService) issueInvitationLink(ctx context.Context, tx *Tx, e *
 		secrets.HashToken(token), inv.AccountID, inv.ID); err != nil {
 		return fmt.Errorf("store invitation link: %w", err)
 	}
+	// Someone who already has a login hears of it in the app too.
+	var invitee []uuid.UUID
+	if err := tx.Select(ctx, &invitee, `SELECT id FROM users WHERE email = $1`, inv.Email); err != nil {
+		return fmt.Errorf("find invitee: %w", err)
+	}
+	for _, id := range invitee {
+		message := fmt.Sprintf("%s invited you to %s as %s", e.actorName(), e.account.Name, role.Name)
+		if err := notifyUsers(ctx, tx, s.cfg.Outbox, s.cfg.PublicURL, crm.NewNotification{Kind: crm.NotifyInvited, AccountID: e.account.ID,
+			RecipientID: id, ActorID: e.userID(), SubjectType: crm.Members, SubjectID: inv.ID, Message: message, Subject: message}); err != nil {
+			return err
+		}
+	}
 	return s.cfg.Outbox.Email(ctx, tx.SQL(), crm.Email{
 		To:      inv.Email,
 		Subject: fmt.Sprintf("%s invited you to %s on Switchboard", e.principal.User.Name, e.account.Name),

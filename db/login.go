@@ -284,7 +284,17 @@ func (s *IdentityService) completeLogin(ctx context.Context, a attempt, c crm.Cl
 			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_by_session = $2 WHERE id = ANY($1)`, pq.Array(uuidStrings(ids)), sessionID); err != nil {
 				return fmt.Errorf("link ended sessions: %w", err)
 			}
-			if err := s.cfg.Outbox.Email(ctx, tx.SQL(), evictionNotice(user, c, tx.Now, s.cfg.PublicURL)); err != nil {
+			// The notice waits in the app for the next sign-in, and goes by
+			// email (always: it is a security notice).
+			notice := evictionNotice(user, c, tx.Now, s.cfg.PublicURL) // addressed: no look-up
+			if accountID != uuid.Nil {
+				message := "A new sign-in from " + whereFrom(c) + " ended your previous session"
+				err = notifyUsers(ctx, tx, s.cfg.Outbox, s.cfg.PublicURL, crm.NewNotification{Kind: crm.NotifySessionReplaced,
+					AccountID: accountID, RecipientID: userID, Message: message, Subject: notice.Subject, Email: &notice})
+			} else {
+				err = s.cfg.Outbox.Email(ctx, tx.SQL(), notice)
+			}
+			if err != nil {
 				return err
 			}
 		}

@@ -363,6 +363,12 @@ func (s *MemberService) UpdateMember(ctx context.Context, a crm.Actor, userID uu
 				Status: status, RoleID: role.ID}); err != nil {
 				return err
 			}
+			message := fmt.Sprintf("%s made you %s in %s", e.actorName(), role.Name, e.account.Name)
+			if err := notifyUsers(ctx, tx, s.cfg.Outbox, s.cfg.PublicURL, crm.NewNotification{Kind: crm.NotifyRoleChanged,
+				AccountID: e.account.ID, RecipientID: userID, ActorID: e.userID(), SubjectType: crm.Members, SubjectID: userID,
+				Message: message, Subject: message}); err != nil {
+				return err
+			}
 		}
 		if name != nil && *name != target.Name {
 			if _, err := tx.Exec(ctx, `UPDATE memberships SET display_name = $3 WHERE account_id = $1 AND user_id = $2`, e.account.ID, userID, *name); err != nil {
@@ -439,6 +445,14 @@ func (s *MemberService) setStatus(ctx context.Context, a crm.Actor, userID uuid.
 		if err := logActivity(ctx, tx, e, "member."+verb+"d", crm.Members, userID, map[string]crm.Change{"status": {From: from, To: to}}); err != nil {
 			return err
 		}
+		kind, message := crm.NotifyAccessRestored, fmt.Sprintf("%s restored your access to %s", e.actorName(), e.account.Name)
+		if to == crm.MemberDeactivated {
+			kind, message = crm.NotifyAccessDeactivated, fmt.Sprintf("%s deactivated your access to %s", e.actorName(), e.account.Name)
+		}
+		if err := notifyUsers(ctx, tx, s.cfg.Outbox, s.cfg.PublicURL, crm.NewNotification{Kind: kind, AccountID: e.account.ID,
+			RecipientID: userID, ActorID: e.userID(), SubjectType: crm.Members, SubjectID: userID, Message: message, Subject: message}); err != nil {
+			return err
+		}
 		out, err = viewMember(ctx, tx, e, userID)
 		return err
 	})
@@ -491,10 +505,21 @@ func (s *MemberService) RemoveMember(ctx context.Context, a crm.Actor, userID, t
 			return err
 		}
 		changes := map[string]crm.Change{"status": {From: target.status(tx.Now), To: crm.MemberRemoved}, "transferTo": {To: transferTo}}
+		var total int64
 		for table, n := range moved {
 			changes["transferred."+table] = crm.Change{To: n}
+			total += n
 		}
-		return logActivity(ctx, tx, e, "member.removed", crm.Members, userID, changes)
+		if err := logActivity(ctx, tx, e, "member.removed", crm.Members, userID, changes); err != nil {
+			return err
+		}
+		if total == 0 {
+			return nil
+		}
+		message := fmt.Sprintf("%s gave you %d records of %s, who left %s", e.actorName(), total, target.Name, e.account.Name)
+		return notifyUsers(ctx, tx, s.cfg.Outbox, s.cfg.PublicURL, crm.NewNotification{Kind: crm.NotifyRecordsTransferred,
+			AccountID: e.account.ID, RecipientID: transferTo, ActorID: e.userID(), SubjectType: crm.Members, SubjectID: userID,
+			Message: message, Subject: message})
 	})
 }
 

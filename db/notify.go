@@ -10,11 +10,15 @@ import (
 )
 
 // notify publishes an event in tx: listeners receive it if and only if tx
-// commits (invariant 5).
+// commits (invariant 5). With an outside bus it is sent after the commit.
 func notify(ctx context.Context, tx *Tx, topic, typ string, data any) error {
 	e, err := realtime.NewEnvelope(topic, typ, data)
 	if err != nil {
 		return err
+	}
+	if tx.db.publishOut != nil {
+		tx.pending.after = append(tx.pending.after, e)
+		return nil
 	}
 	payload, err := json.Marshal(e)
 	if err != nil {

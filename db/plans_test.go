@@ -32,9 +32,9 @@ func TestGenericPlansStillFilterByAccount(t *testing.T) {
 	accounts := map[uuid.UUID]int{uuid.Must(uuid.NewV7()): 3, uuid.Must(uuid.NewV7()): 5}
 	for a, n := range accounts {
 		owner.MustExec(`INSERT INTO accounts (id, name, created_by, created_at) VALUES ($1, 'Plans', $2, now())`, a, user)
-		for range n {
-			owner.MustExec(`INSERT INTO activity_log (account_id, id, at, actor_id, actor_role, action, entity_type) VALUES ($1, $2, now(), $3, 'Owner', 'x', 'SETTINGS')`,
-				a, uuid.Must(uuid.NewV7()), user)
+		for i := range n {
+			owner.MustExec(`INSERT INTO activity_log (account_id, id, at, actor_id, actor_role, action, entity_type, pos) VALUES ($1, $2, now(), $3, 'Owner', 'x', 'SETTINGS', $4)`,
+				a, uuid.Must(uuid.NewV7()), user, i+1)
 		}
 	}
 

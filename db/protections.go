@@ -265,31 +265,23 @@ func (s *accountCore) pauseForLimit(ctx context.Context, tx *Tx, e *entered, ent
 		map[string]crm.Change{"status": {From: crm.MemberActive, To: crm.MemberDeactivated}, "limit": {To: what}, "until": {To: until}}); err != nil {
 		return err
 	}
-	name := e.principal.User.Name
-	if e.member.DisplayName != nil {
-		name = *e.member.DisplayName
-	}
+	name := e.actorName()
 	message := fmt.Sprintf("%s reached the activity limit (%s) in %s and is deactivated until %s UTC. Reactivate them to restore access sooner.",
 		name, what, e.account.Name, until.Format("2 Jan 2006 15:04"))
 	admins, err := s.admins(ctx, tx, e.account.ID)
 	if err != nil {
 		return err
 	}
-	for _, admin := range admins {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO notifications (account_id, id, recipient_id, at, kind, message, subject_id) VALUES ($1, $2, $3, $4, 'ACTIVITY_LIMIT_REACHED', $5, $6)`,
-			e.account.ID, uuid.Must(uuid.NewV7()), admin.id, tx.Now, message, userID); err != nil {
-			return fmt.Errorf("notify admin: %w", err)
-		}
-		if err := s.cfg.Outbox.Email(ctx, tx.SQL(), crm.Email{
-			To:      admin.email,
-			Subject: fmt.Sprintf("%s reached an activity limit in %s", name, e.account.Name),
-			Text:    fmt.Sprintf("Hello %s,\n\n%s\n\nMembers: %s/accounts/%s/members\n", admin.name, message, s.cfg.PublicURL, e.account.ID),
-		}); err != nil {
-			return err
-		}
+	notes := make([]crm.NewNotification, len(admins))
+	for i, admin := range admins {
+		notes[i] = crm.NewNotification{Kind: crm.NotifyActivityLimit, AccountID: e.account.ID, RecipientID: admin.id, ActorID: userID,
+			SubjectType: crm.Members, SubjectID: userID, Message: message,
+			Email: &crm.Email{
+				Subject: fmt.Sprintf("%s reached an activity limit in %s", name, e.account.Name),
+				Text:    fmt.Sprintf("Hello %s,\n\n%s\n\nMembers: %s/accounts/%s/members\n", admin.name, message, s.cfg.PublicURL, e.account.ID),
+			}}
 	}
-	return nil
+	return notifyUsers(ctx, tx, s.cfg.Outbox, s.cfg.PublicURL, notes...)
 }
 
 type adminContact struct {

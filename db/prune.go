@@ -13,7 +13,8 @@ const pruneAfter = 24 * time.Hour
 // Prune deletes what has expired and is of no further use: sign-in
 // challenges and password-reset tokens a day after they expired or were
 // used, and brute-force counts a day after their last failure once they no
-// longer block. Sessions and the login log stay: they are history. It is
+// longer block, and notifications older than their retention. Sessions,
+// the login log and the activity log stay: they are history. It is
 // maintenance, not request work, so it runs as the tables' owner.
 func (d *DB) Prune(ctx context.Context) (int64, error) {
 	if d.admin == nil {
@@ -33,5 +34,16 @@ func (d *DB) Prune(ctx context.Context) (int64, error) {
 		n, _ := res.RowsAffected()
 		total += n
 	}
-	return total, nil
+	// Notifications past their retention; their streams remember how far
+	// they were pruned, so a cursor from before says it expired.
+	res, err := d.admin.ExecContext(ctx, `
+		WITH gone AS (DELETE FROM notifications WHERE at < $1 RETURNING recipient_id, pos)
+		UPDATE notification_streams s SET pruned_through = greatest(s.pruned_through, g.pos)
+		FROM (SELECT recipient_id, max(pos) AS pos FROM gone GROUP BY recipient_id) g
+		WHERE s.user_id = g.recipient_id`, d.now().UTC().Add(-d.retention))
+	if err != nil {
+		return total, fmt.Errorf("prune notifications: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return total + n, nil
 }

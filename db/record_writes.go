@@ -129,7 +129,7 @@ func (s *Records[T, P]) Create(ctx context.Context, a crm.Actor, in crm.Input) (
 				changes[as.Field.Name] = crm.Change{To: as.Value}
 			}
 		}
-		if err := s.settle(ctx, tx, e, id, crm.Create, changes); err != nil {
+		if err := s.settle(ctx, tx, e, id, ownerID, crm.Create, changes); err != nil {
 			return err
 		}
 		out, err = s.written(ctx, tx, e, id)
@@ -141,17 +141,77 @@ func (s *Records[T, P]) Create(ctx context.Context, a crm.Actor, in crm.Input) (
 	return out, nil
 }
 
-// settle finishes a write of record id in its transaction: the record's
-// search documents follow its row, the action counts against the
-// account's activity limits, and the activity log gets its entry.
-func (s *Records[T, P]) settle(ctx context.Context, tx *Tx, e *entered, id uuid.UUID, act crm.Action, changes map[string]crm.Change) error {
+// settle finishes a write of record id, owned by owner, in its
+// transaction: the record's search documents follow its row, the action
+// counts against the account's activity limits, the activity log gets its
+// entry, and the members it newly assigns or mentions are told.
+func (s *Records[T, P]) settle(ctx context.Context, tx *Tx, e *entered, id, owner uuid.UUID, act crm.Action, changes map[string]crm.Change) error {
 	if err := index(ctx, tx, e, s.t, id); err != nil {
 		return err
 	}
 	if err := s.core.countAction(ctx, tx, e, s.t.Entity, act); err != nil {
 		return err
 	}
-	return logActivity(ctx, tx, e, s.action(writeVerbs[act]), s.t.Entity, id, changes)
+	if err := tx.logEntry(e.account.ID, e.userID(), e.grant.Role.Name, s.action(writeVerbs[act]), s.t.Entity, id, owner, changes); err != nil {
+		return err
+	}
+	if act == crm.Delete {
+		return nil
+	}
+	var notes []crm.NewNotification
+	actor := e.actorName()
+	for _, n := range recordNotices {
+		if n.entity != s.t.Entity {
+			continue
+		}
+		c, ok := changes[n.field]
+		if !ok {
+			continue
+		}
+		for _, to := range addedMembers(c) {
+			notes = append(notes, crm.NewNotification{Kind: n.kind, AccountID: e.account.ID, RecipientID: to, ActorID: e.userID(),
+				SubjectType: s.t.Entity, SubjectID: id,
+				Message: fmt.Sprintf(n.message, actor, s.t.Noun, e.account.Name),
+				Subject: fmt.Sprintf(n.message, actor, s.t.Noun, e.account.Name)})
+		}
+	}
+	return notifyUsers(ctx, tx, s.core.cfg.Outbox, s.core.cfg.PublicURL, notes...)
+}
+
+// recordNotices are the record changes that tell a member: being assigned a
+// task, being mentioned in a note. Messages name no field value, which the
+// recipient's role might hide.
+var recordNotices = []struct {
+	entity  crm.Entity
+	field   string
+	kind    crm.NotificationKind
+	message string // actor, noun, account
+}{
+	{crm.Tasks, "assigneeId", crm.NotifyTaskAssigned, "%s assigned you a %s in %s"},
+	{crm.Notes, "mentionIds", crm.NotifyMentioned, "%s mentioned you in a %s in %s"},
+}
+
+// addedMembers are the members a change adds: the new value of a member
+// field, or the ids a list gained.
+func addedMembers(c crm.Change) []uuid.UUID {
+	switch to := c.To.(type) {
+	case uuid.UUID:
+		return []uuid.UUID{to}
+	case *uuid.UUID:
+		if to != nil {
+			return []uuid.UUID{*to}
+		}
+	case crm.IDs:
+		from, _ := c.From.(crm.IDs)
+		var out []uuid.UUID
+		for _, id := range to {
+			if !slices.Contains(from, id) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // existing finds the record an idempotent create gave back (the one with
@@ -279,7 +339,11 @@ func (s *Records[T, P]) Update(ctx context.Context, a crm.Actor, id uuid.UUID, i
 				return err
 			}
 		}
-		if err := s.settle(ctx, tx, e, id, crm.Edit, changes); err != nil {
+		owner := curOwner
+		if o, ok := changes["ownerId"]; ok {
+			owner = o.To.(uuid.UUID)
+		}
+		if err := s.settle(ctx, tx, e, id, owner, crm.Edit, changes); err != nil {
 			return err
 		}
 		out, err = s.written(ctx, tx, e, id)
@@ -340,7 +404,7 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 		if _, err := tx.Exec(ctx, "DELETE FROM "+s.table()+" WHERE account_id = $1 AND id = $2", e.account.ID, id); err != nil {
 			return fmt.Errorf("delete %s: %w", s.t.Noun, err)
 		}
-		return s.settle(ctx, tx, e, id, crm.Delete, changes)
+		return s.settle(ctx, tx, e, id, P(cur).Meta().OwnerID, crm.Delete, changes)
 	})
 }
 
@@ -395,7 +459,7 @@ func (s *Records[T, P]) ChangeLinks(ctx context.Context, a crm.Actor, id uuid.UU
 			return fmt.Errorf("update %s: %w", s.t.Noun, err)
 		}
 		changes := map[string]crm.Change{f.Name: {From: present(ids), To: present(crm.IDs(next))}}
-		if err := s.settle(ctx, tx, e, id, crm.Edit, changes); err != nil {
+		if err := s.settle(ctx, tx, e, id, P(cur).Meta().OwnerID, crm.Edit, changes); err != nil {
 			return err
 		}
 		out, err = s.written(ctx, tx, e, id)

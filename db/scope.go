@@ -101,6 +101,14 @@ type entered struct {
 
 func (e *entered) userID() uuid.UUID { return e.principal.User.ID }
 
+// actorName is the name the actor goes by in the account.
+func (e *entered) actorName() string {
+	if e.member.DisplayName != nil {
+		return *e.member.DisplayName
+	}
+	return e.principal.User.Name
+}
+
 // enterRow is the one row app_enter (migration 00006) returns: the session
 // and its user, then the membership in the account asked for (all null when
 // there is none).

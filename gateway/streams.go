@@ -191,6 +191,20 @@ func (s *stream) Hold() (release func()) {
 	}
 }
 
+// CloseTryAgainLater is the WebSocket close code of a stream cut off for
+// falling behind (RFC 6455's 1013): it reconnects and resumes from its
+// cursors.
+const CloseTryAgainLater websocket.StatusCode = 1013
+
+// End implements resolvers.Stream.
+func (s *stream) End(reason crm.Code) {
+	code := websocket.StatusCode(CloseForbidden)
+	if reason == crm.CodeSlowConsumer {
+		code = CloseTryAgainLater
+	}
+	s.close(code, string(reason))
+}
+
 // closeAfterHolds closes the stream once no operation holds it open, or
 // after wait at the latest.
 func (s *stream) closeAfterHolds(code websocket.StatusCode, reason string, wait time.Duration) {

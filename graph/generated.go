@@ -141,6 +141,7 @@ type ComplexityRoot struct {
 		ActorRole  func(childComplexity int) int
 		At         func(childComplexity int) int
 		Changes    func(childComplexity int) int
+		Cursor     func(childComplexity int) int
 		EntityID   func(childComplexity int) int
 		EntityType func(childComplexity int) int
 		ID         func(childComplexity int) int
@@ -380,60 +381,62 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AcceptInvitation     func(childComplexity int, input model.AcceptInvitationInput) int
-		AddToGroup           func(childComplexity int, groupID uuid.UUID, contactIds []uuid.UUID) int
-		ChangePassword       func(childComplexity int, input model.ChangePasswordInput) int
-		ConfirmTotp          func(childComplexity int, code string) int
-		CreateAccount        func(childComplexity int, name string) int
-		CreateCampaign       func(childComplexity int, input map[string]any) int
-		CreateCompany        func(childComplexity int, input map[string]any) int
-		CreateContact        func(childComplexity int, input map[string]any) int
-		CreateDeal           func(childComplexity int, input map[string]any) int
-		CreateGroup          func(childComplexity int, input map[string]any) int
-		CreateNote           func(childComplexity int, input map[string]any) int
-		CreateRole           func(childComplexity int, input model.RoleInput) int
-		CreateTask           func(childComplexity int, input map[string]any) int
-		CreateTemplate       func(childComplexity int, input map[string]any) int
-		DeactivateMember     func(childComplexity int, userID uuid.UUID) int
-		DeleteCampaign       func(childComplexity int, id uuid.UUID) int
-		DeleteCompany        func(childComplexity int, id uuid.UUID) int
-		DeleteContact        func(childComplexity int, id uuid.UUID) int
-		DeleteDeal           func(childComplexity int, id uuid.UUID) int
-		DeleteGroup          func(childComplexity int, id uuid.UUID) int
-		DeleteMailMessage    func(childComplexity int, id uuid.UUID) int
-		DeleteNote           func(childComplexity int, id uuid.UUID) int
-		DeleteRole           func(childComplexity int, id uuid.UUID) int
-		DeleteTask           func(childComplexity int, id uuid.UUID) int
-		DeleteTemplate       func(childComplexity int, id uuid.UUID) int
-		DisableTotp          func(childComplexity int, password string, code string) int
-		EnableTotp           func(childComplexity int) int
-		InviteMember         func(childComplexity int, email string, roleID uuid.UUID) int
-		LogMail              func(childComplexity int, input map[string]any) int
-		Login                func(childComplexity int, input model.LoginInput) int
-		Logout               func(childComplexity int) int
-		ReactivateMember     func(childComplexity int, userID uuid.UUID) int
-		RemoveActivityLimit  func(childComplexity int, entity crm.Entity, action crm.Action) int
-		RemoveFromGroup      func(childComplexity int, groupID uuid.UUID, contactIds []uuid.UUID) int
-		RemoveMember         func(childComplexity int, userID uuid.UUID, transferTo uuid.UUID) int
-		RenameAccount        func(childComplexity int, name string) int
-		RequestPasswordReset func(childComplexity int, email string) int
-		ResendInvitation     func(childComplexity int, id uuid.UUID) int
-		ResetPassword        func(childComplexity int, input model.ResetPasswordInput) int
-		RevokeInvitation     func(childComplexity int, id uuid.UUID) int
-		SetActivityLimit     func(childComplexity int, entity crm.Entity, action crm.Action, limit int, period crm.LimitPeriod) int
-		SetIPAllowlist       func(childComplexity int, cidrs []string) int
-		SignUp               func(childComplexity int, input model.SignUpInput) int
-		SwitchAccount        func(childComplexity int, accountID uuid.UUID) int
-		UpdateCampaign       func(childComplexity int, id uuid.UUID, input map[string]any) int
-		UpdateCompany        func(childComplexity int, id uuid.UUID, input map[string]any) int
-		UpdateContact        func(childComplexity int, id uuid.UUID, input map[string]any) int
-		UpdateDeal           func(childComplexity int, id uuid.UUID, input map[string]any) int
-		UpdateGroup          func(childComplexity int, id uuid.UUID, input map[string]any) int
-		UpdateMember         func(childComplexity int, userID uuid.UUID, input model.UpdateMemberInput) int
-		UpdateNote           func(childComplexity int, id uuid.UUID, input map[string]any) int
-		UpdateRole           func(childComplexity int, id uuid.UUID, input model.RoleInput) int
-		UpdateTask           func(childComplexity int, id uuid.UUID, input map[string]any) int
-		UpdateTemplate       func(childComplexity int, id uuid.UUID, input map[string]any) int
+		AcceptInvitation          func(childComplexity int, input model.AcceptInvitationInput) int
+		AddToGroup                func(childComplexity int, groupID uuid.UUID, contactIds []uuid.UUID) int
+		ChangePassword            func(childComplexity int, input model.ChangePasswordInput) int
+		ConfirmTotp               func(childComplexity int, code string) int
+		CreateAccount             func(childComplexity int, name string) int
+		CreateCampaign            func(childComplexity int, input map[string]any) int
+		CreateCompany             func(childComplexity int, input map[string]any) int
+		CreateContact             func(childComplexity int, input map[string]any) int
+		CreateDeal                func(childComplexity int, input map[string]any) int
+		CreateGroup               func(childComplexity int, input map[string]any) int
+		CreateNote                func(childComplexity int, input map[string]any) int
+		CreateRole                func(childComplexity int, input model.RoleInput) int
+		CreateTask                func(childComplexity int, input map[string]any) int
+		CreateTemplate            func(childComplexity int, input map[string]any) int
+		DeactivateMember          func(childComplexity int, userID uuid.UUID) int
+		DeleteCampaign            func(childComplexity int, id uuid.UUID) int
+		DeleteCompany             func(childComplexity int, id uuid.UUID) int
+		DeleteContact             func(childComplexity int, id uuid.UUID) int
+		DeleteDeal                func(childComplexity int, id uuid.UUID) int
+		DeleteGroup               func(childComplexity int, id uuid.UUID) int
+		DeleteMailMessage         func(childComplexity int, id uuid.UUID) int
+		DeleteNote                func(childComplexity int, id uuid.UUID) int
+		DeleteRole                func(childComplexity int, id uuid.UUID) int
+		DeleteTask                func(childComplexity int, id uuid.UUID) int
+		DeleteTemplate            func(childComplexity int, id uuid.UUID) int
+		DisableTotp               func(childComplexity int, password string, code string) int
+		EnableTotp                func(childComplexity int) int
+		InviteMember              func(childComplexity int, email string, roleID uuid.UUID) int
+		LogMail                   func(childComplexity int, input map[string]any) int
+		Login                     func(childComplexity int, input model.LoginInput) int
+		Logout                    func(childComplexity int) int
+		MarkNotificationsRead     func(childComplexity int, ids []uuid.UUID, all *bool) int
+		ReactivateMember          func(childComplexity int, userID uuid.UUID) int
+		RemoveActivityLimit       func(childComplexity int, entity crm.Entity, action crm.Action) int
+		RemoveFromGroup           func(childComplexity int, groupID uuid.UUID, contactIds []uuid.UUID) int
+		RemoveMember              func(childComplexity int, userID uuid.UUID, transferTo uuid.UUID) int
+		RenameAccount             func(childComplexity int, name string) int
+		RequestPasswordReset      func(childComplexity int, email string) int
+		ResendInvitation          func(childComplexity int, id uuid.UUID) int
+		ResetPassword             func(childComplexity int, input model.ResetPasswordInput) int
+		RevokeInvitation          func(childComplexity int, id uuid.UUID) int
+		SetActivityLimit          func(childComplexity int, entity crm.Entity, action crm.Action, limit int, period crm.LimitPeriod) int
+		SetIPAllowlist            func(childComplexity int, cidrs []string) int
+		SetNotificationPreference func(childComplexity int, kind crm.NotificationKind, email bool) int
+		SignUp                    func(childComplexity int, input model.SignUpInput) int
+		SwitchAccount             func(childComplexity int, accountID uuid.UUID) int
+		UpdateCampaign            func(childComplexity int, id uuid.UUID, input map[string]any) int
+		UpdateCompany             func(childComplexity int, id uuid.UUID, input map[string]any) int
+		UpdateContact             func(childComplexity int, id uuid.UUID, input map[string]any) int
+		UpdateDeal                func(childComplexity int, id uuid.UUID, input map[string]any) int
+		UpdateGroup               func(childComplexity int, id uuid.UUID, input map[string]any) int
+		UpdateMember              func(childComplexity int, userID uuid.UUID, input model.UpdateMemberInput) int
+		UpdateNote                func(childComplexity int, id uuid.UUID, input map[string]any) int
+		UpdateRole                func(childComplexity int, id uuid.UUID, input model.RoleInput) int
+		UpdateTask                func(childComplexity int, id uuid.UUID, input map[string]any) int
+		UpdateTemplate            func(childComplexity int, id uuid.UUID, input map[string]any) int
 	}
 
 	Note struct {
@@ -459,17 +462,28 @@ type ComplexityRoot struct {
 	}
 
 	Notification struct {
-		At        func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Kind      func(childComplexity int) int
-		Message   func(childComplexity int) int
-		ReadAt    func(childComplexity int) int
-		SubjectID func(childComplexity int) int
+		Account     func(childComplexity int) int
+		ActorID     func(childComplexity int) int
+		ActorName   func(childComplexity int) int
+		At          func(childComplexity int) int
+		Cursor      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Message     func(childComplexity int) int
+		ReadAt      func(childComplexity int) int
+		SubjectID   func(childComplexity int) int
+		SubjectType func(childComplexity int) int
 	}
 
 	NotificationConnection struct {
 		Nodes    func(childComplexity int) int
 		PageInfo func(childComplexity int) int
+	}
+
+	NotificationPreference struct {
+		Email  func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Locked func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -560,7 +574,9 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		AccountEvents func(childComplexity int) int
+		Activity      func(childComplexity int, after *string, filter *model.ActivityFilter) int
 		Heartbeat     func(childComplexity int, seconds int) int
+		Notifications func(childComplexity int, after *string) int
 		SessionEvents func(childComplexity int) int
 	}
 
@@ -625,14 +641,17 @@ type ComplexityRoot struct {
 	}
 
 	User struct {
-		Accounts    func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Email       func(childComplexity int) int
-		ID          func(childComplexity int) int
-		LoginEvents func(childComplexity int, first *int, after *string) int
-		Name        func(childComplexity int) int
-		Session     func(childComplexity int) int
-		TOTPEnabled func(childComplexity int) int
+		Accounts                func(childComplexity int) int
+		CreatedAt               func(childComplexity int) int
+		Email                   func(childComplexity int) int
+		ID                      func(childComplexity int) int
+		LoginEvents             func(childComplexity int, first *int, after *string) int
+		Name                    func(childComplexity int) int
+		NotificationPreferences func(childComplexity int) int
+		Notifications           func(childComplexity int, first *int, after *string, unreadOnly *bool) int
+		Session                 func(childComplexity int) int
+		TOTPEnabled             func(childComplexity int) int
+		UnreadNotificationCount func(childComplexity int) int
 	}
 }
 
@@ -766,6 +785,8 @@ type MutationResolver interface {
 	SetIPAllowlist(ctx context.Context, cidrs []string) (*crm.Account, error)
 	SetActivityLimit(ctx context.Context, entity crm.Entity, action crm.Action, limit int, period crm.LimitPeriod) (*crm.ActivityLimit, error)
 	RemoveActivityLimit(ctx context.Context, entity crm.Entity, action crm.Action) (bool, error)
+	MarkNotificationsRead(ctx context.Context, ids []uuid.UUID, all *bool) (int, error)
+	SetNotificationPreference(ctx context.Context, kind crm.NotificationKind, email bool) (*crm.NotificationPreference, error)
 	CreateContact(ctx context.Context, input map[string]any) (*crm.Contact, error)
 	UpdateContact(ctx context.Context, id uuid.UUID, input map[string]any) (*crm.Contact, error)
 	DeleteContact(ctx context.Context, id uuid.UUID) (bool, error)
@@ -804,6 +825,10 @@ type NoteResolver interface {
 	AboutEntity(ctx context.Context, obj *crm.Note) (crm.Entity, error)
 }
 type NotificationResolver interface {
+	Account(ctx context.Context, obj *crm.Notification) (*crm.Account, error)
+	ActorID(ctx context.Context, obj *crm.Notification) (*uuid.UUID, error)
+	ActorName(ctx context.Context, obj *crm.Notification) (*string, error)
+	SubjectType(ctx context.Context, obj *crm.Notification) (*crm.Entity, error)
 	SubjectID(ctx context.Context, obj *crm.Notification) (*uuid.UUID, error)
 }
 type QueryResolver interface {
@@ -828,6 +853,8 @@ type SubscriptionResolver interface {
 	Heartbeat(ctx context.Context, seconds int) (<-chan *model.Heartbeat, error)
 	AccountEvents(ctx context.Context) (<-chan model.AccountEvent, error)
 	SessionEvents(ctx context.Context) (<-chan model.SessionEvent, error)
+	Notifications(ctx context.Context, after *string) (<-chan *crm.Notification, error)
+	Activity(ctx context.Context, after *string, filter *model.ActivityFilter) (<-chan *crm.ActivityEntry, error)
 }
 type TaskResolver interface {
 	Account(ctx context.Context, obj *crm.Task) (*crm.Account, error)
@@ -850,6 +877,9 @@ type UserResolver interface {
 	Session(ctx context.Context, obj *crm.User) (*crm.Session, error)
 	LoginEvents(ctx context.Context, obj *crm.User, first *int, after *string) (*crm.Page[crm.LoginEvent], error)
 	Accounts(ctx context.Context, obj *crm.User) ([]crm.AccountAccess, error)
+	Notifications(ctx context.Context, obj *crm.User, first *int, after *string, unreadOnly *bool) (*crm.Page[crm.Notification], error)
+	UnreadNotificationCount(ctx context.Context, obj *crm.User) (int, error)
+	NotificationPreferences(ctx context.Context, obj *crm.User) ([]crm.NotificationPreference, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -1345,6 +1375,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ActivityEntry.Changes(childComplexity), true
+	case "ActivityEntry.cursor":
+		if e.ComplexityRoot.ActivityEntry.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ActivityEntry.Cursor(childComplexity), true
 	case "ActivityEntry.entityId":
 		if e.ComplexityRoot.ActivityEntry.EntityID == nil {
 			break
@@ -2707,6 +2743,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity), true
+	case "Mutation.markNotificationsRead":
+		if e.ComplexityRoot.Mutation.MarkNotificationsRead == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_markNotificationsRead_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MarkNotificationsRead(childComplexity, args["ids"].([]uuid.UUID), args["all"].(*bool)), true
 	case "Mutation.reactivateMember":
 		if e.ComplexityRoot.Mutation.ReactivateMember == nil {
 			break
@@ -2828,6 +2875,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetIPAllowlist(childComplexity, args["cidrs"].([]string)), true
+	case "Mutation.setNotificationPreference":
+		if e.ComplexityRoot.Mutation.SetNotificationPreference == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setNotificationPreference_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetNotificationPreference(childComplexity, args["kind"].(crm.NotificationKind), args["email"].(bool)), true
 	case "Mutation.signUp":
 		if e.ComplexityRoot.Mutation.SignUp == nil {
 			break
@@ -3059,12 +3117,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.NoteConnection.PageInfo(childComplexity), true
 
+	case "Notification.account":
+		if e.ComplexityRoot.Notification.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.Account(childComplexity), true
+	case "Notification.actorId":
+		if e.ComplexityRoot.Notification.ActorID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.ActorID(childComplexity), true
+	case "Notification.actorName":
+		if e.ComplexityRoot.Notification.ActorName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.ActorName(childComplexity), true
 	case "Notification.at":
 		if e.ComplexityRoot.Notification.At == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Notification.At(childComplexity), true
+	case "Notification.cursor":
+		if e.ComplexityRoot.Notification.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.Cursor(childComplexity), true
 	case "Notification.id":
 		if e.ComplexityRoot.Notification.ID == nil {
 			break
@@ -3095,6 +3177,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Notification.SubjectID(childComplexity), true
+	case "Notification.subjectType":
+		if e.ComplexityRoot.Notification.SubjectType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Notification.SubjectType(childComplexity), true
 
 	case "NotificationConnection.nodes":
 		if e.ComplexityRoot.NotificationConnection.Nodes == nil {
@@ -3108,6 +3196,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.NotificationConnection.PageInfo(childComplexity), true
+
+	case "NotificationPreference.email":
+		if e.ComplexityRoot.NotificationPreference.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationPreference.Email(childComplexity), true
+	case "NotificationPreference.kind":
+		if e.ComplexityRoot.NotificationPreference.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationPreference.Kind(childComplexity), true
+	case "NotificationPreference.locked":
+		if e.ComplexityRoot.NotificationPreference.Locked == nil {
+			break
+		}
+
+		return e.ComplexityRoot.NotificationPreference.Locked(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -3421,6 +3528,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.AccountEvents(childComplexity), true
+	case "Subscription.activity":
+		if e.ComplexityRoot.Subscription.Activity == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_activity_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Activity(childComplexity, args["after"].(*string), args["filter"].(*model.ActivityFilter)), true
 	case "Subscription.heartbeat":
 		if e.ComplexityRoot.Subscription.Heartbeat == nil {
 			break
@@ -3432,6 +3550,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.Heartbeat(childComplexity, args["seconds"].(int)), true
+	case "Subscription.notifications":
+		if e.ComplexityRoot.Subscription.Notifications == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_notifications_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.Notifications(childComplexity, args["after"].(*string)), true
 	case "Subscription.sessionEvents":
 		if e.ComplexityRoot.Subscription.SessionEvents == nil {
 			break
@@ -3721,6 +3850,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Name(childComplexity), true
+	case "User.notificationPreferences":
+		if e.ComplexityRoot.User.NotificationPreferences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.NotificationPreferences(childComplexity), true
+	case "User.notifications":
+		if e.ComplexityRoot.User.Notifications == nil {
+			break
+		}
+
+		args, err := ec.field_User_notifications_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Notifications(childComplexity, args["first"].(*int), args["after"].(*string), args["unreadOnly"].(*bool)), true
 	case "User.session":
 		if e.ComplexityRoot.User.Session == nil {
 			break
@@ -3733,6 +3879,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.TOTPEnabled(childComplexity), true
+	case "User.unreadNotificationCount":
+		if e.ComplexityRoot.User.UnreadNotificationCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.UnreadNotificationCount(childComplexity), true
 
 	}
 	return 0, false
@@ -3876,7 +4028,7 @@ func newExecutionContext(
 	}
 }
 
-//go:embed "accounts.graphqls" "identity.graphqls" "records.graphqls" "schema.graphqls"
+//go:embed "accounts.graphqls" "identity.graphqls" "realtime.graphqls" "records.graphqls" "schema.graphqls"
 var sourcesFS embed.FS
 
 func sourceData(filename string) string {
@@ -3890,6 +4042,7 @@ func sourceData(filename string) string {
 var sources = []*ast.Source{
 	{Name: "accounts.graphqls", Input: sourceData("accounts.graphqls"), BuiltIn: false},
 	{Name: "identity.graphqls", Input: sourceData("identity.graphqls"), BuiltIn: false},
+	{Name: "realtime.graphqls", Input: sourceData("realtime.graphqls"), BuiltIn: false},
 	{Name: "records.graphqls", Input: sourceData("records.graphqls"), BuiltIn: false},
 	{Name: "schema.graphqls", Input: sourceData("schema.graphqls"), BuiltIn: false},
 }
@@ -4049,6 +4202,8 @@ func (ec *executionContext) childFields_ActivityEntry(ctx context.Context, field
 		return ec.fieldContext_ActivityEntry_entityId(ctx, field)
 	case "changes":
 		return ec.fieldContext_ActivityEntry_changes(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ActivityEntry_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ActivityEntry", field.Name)
 }
@@ -4573,10 +4728,20 @@ func (ec *executionContext) childFields_Notification(ctx context.Context, field 
 		return ec.fieldContext_Notification_kind(ctx, field)
 	case "message":
 		return ec.fieldContext_Notification_message(ctx, field)
+	case "account":
+		return ec.fieldContext_Notification_account(ctx, field)
+	case "actorId":
+		return ec.fieldContext_Notification_actorId(ctx, field)
+	case "actorName":
+		return ec.fieldContext_Notification_actorName(ctx, field)
+	case "subjectType":
+		return ec.fieldContext_Notification_subjectType(ctx, field)
 	case "subjectId":
 		return ec.fieldContext_Notification_subjectId(ctx, field)
 	case "readAt":
 		return ec.fieldContext_Notification_readAt(ctx, field)
+	case "cursor":
+		return ec.fieldContext_Notification_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Notification", field.Name)
 }
@@ -4589,6 +4754,18 @@ func (ec *executionContext) childFields_NotificationConnection(ctx context.Conte
 		return ec.fieldContext_NotificationConnection_pageInfo(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type NotificationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_NotificationPreference(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_NotificationPreference_kind(ctx, field)
+	case "email":
+		return ec.fieldContext_NotificationPreference_email(ctx, field)
+	case "locked":
+		return ec.fieldContext_NotificationPreference_locked(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type NotificationPreference", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4861,6 +5038,12 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_loginEvents(ctx, field)
 	case "accounts":
 		return ec.fieldContext_User_accounts(ctx, field)
+	case "notifications":
+		return ec.fieldContext_User_notifications(ctx, field)
+	case "unreadNotificationCount":
+		return ec.fieldContext_User_unreadNotificationCount(ctx, field)
+	case "notificationPreferences":
+		return ec.fieldContext_User_notificationPreferences(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -6055,6 +6238,28 @@ func (ec *executionContext) field_Mutation_login_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_markNotificationsRead_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "ids",
+		func(ctx context.Context, v any) ([]uuid.UUID, error) {
+			return ec.unmarshalOID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ids"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "all",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["all"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_reactivateMember_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6254,6 +6459,28 @@ func (ec *executionContext) field_Mutation_setIpAllowlist_args(ctx context.Conte
 		return nil, err
 	}
 	args["cidrs"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setNotificationPreference_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (crm.NotificationKind, error) {
+			return ec.unmarshalNNotificationKind2switchboardᚋcrmᚐNotificationKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "email",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["email"] = arg1
 	return args, nil
 }
 
@@ -6579,6 +6806,28 @@ func (ec *executionContext) field_Query_search_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_activity_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.ActivityFilter, error) {
+			return ec.unmarshalOActivityFilter2ᚖswitchboardᚋgraphᚋmodelᚐActivityFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_heartbeat_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6590,6 +6839,20 @@ func (ec *executionContext) field_Subscription_heartbeat_args(ctx context.Contex
 		return nil, err
 	}
 	args["seconds"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_notifications_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg0
 	return args, nil
 }
 
@@ -6612,6 +6875,36 @@ func (ec *executionContext) field_User_loginEvents_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_User_notifications_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "unreadOnly",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["unreadOnly"] = arg2
 	return args, nil
 }
 
@@ -8702,6 +8995,29 @@ func (ec *executionContext) _ActivityEntry_changes(ctx context.Context, field gr
 }
 func (ec *executionContext) fieldContext_ActivityEntry_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ActivityEntry", field, true, true, "String")
+}
+
+func (ec *executionContext) _ActivityEntry_cursor(ctx context.Context, field graphql.CollectedField, obj *crm.ActivityEntry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ActivityEntry_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ActivityEntry_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ActivityEntry", field, false, false, "String")
 }
 
 func (ec *executionContext) _ActivityLimit_entity(ctx context.Context, field graphql.CollectedField, obj *crm.ActivityLimit) (ret graphql.Marshaler) {
@@ -14292,6 +14608,94 @@ func (ec *executionContext) fieldContext_Mutation_removeActivityLimit(ctx contex
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_markNotificationsRead(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_markNotificationsRead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MarkNotificationsRead(ctx, fc.Args["ids"].([]uuid.UUID), fc.Args["all"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_markNotificationsRead(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_markNotificationsRead_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setNotificationPreference(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setNotificationPreference(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetNotificationPreference(ctx, fc.Args["kind"].(crm.NotificationKind), fc.Args["email"].(bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.NotificationPreference) graphql.Marshaler {
+			return ec.marshalNNotificationPreference2ᚖswitchboardᚋcrmᚐNotificationPreference(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setNotificationPreference(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationPreference(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setNotificationPreference_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_createContact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16020,6 +16424,107 @@ func (ec *executionContext) fieldContext_Notification_message(_ context.Context,
 	return graphql.NewScalarFieldContext("Notification", field, false, false, "String")
 }
 
+func (ec *executionContext) _Notification_account(ctx context.Context, field graphql.CollectedField, obj *crm.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_account(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Notification().Account(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Account) graphql.Marshaler {
+			return ec.marshalNAccountSummary2ᚖswitchboardᚋcrmᚐAccount(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_account(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Notification",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccountSummary(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Notification_actorId(ctx context.Context, field graphql.CollectedField, obj *crm.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_actorId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Notification().ActorID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_actorId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, true, true, "ID")
+}
+
+func (ec *executionContext) _Notification_actorName(ctx context.Context, field graphql.CollectedField, obj *crm.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_actorName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Notification().ActorName(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_actorName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, true, true, "String")
+}
+
+func (ec *executionContext) _Notification_subjectType(ctx context.Context, field graphql.CollectedField, obj *crm.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_subjectType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Notification().SubjectType(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Entity) graphql.Marshaler {
+			return ec.marshalOEntity2ᚖswitchboardᚋcrmᚐEntity(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_subjectType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, true, true, "Entity")
+}
+
 func (ec *executionContext) _Notification_subjectId(ctx context.Context, field graphql.CollectedField, obj *crm.Notification) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -16064,6 +16569,29 @@ func (ec *executionContext) _Notification_readAt(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_Notification_readAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Notification", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Notification_cursor(ctx context.Context, field graphql.CollectedField, obj *crm.Notification) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Notification_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Notification_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Notification", field, false, false, "String")
 }
 
 func (ec *executionContext) _NotificationConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *crm.Page[crm.Notification]) (ret graphql.Marshaler) {
@@ -16128,6 +16656,75 @@ func (ec *executionContext) fieldContext_NotificationConnection_pageInfo(_ conte
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _NotificationPreference_kind(ctx context.Context, field graphql.CollectedField, obj *crm.NotificationPreference) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationPreference_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v crm.NotificationKind) graphql.Marshaler {
+			return ec.marshalNNotificationKind2switchboardᚋcrmᚐNotificationKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationPreference_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationPreference", field, false, false, "NotificationKind")
+}
+
+func (ec *executionContext) _NotificationPreference_email(ctx context.Context, field graphql.CollectedField, obj *crm.NotificationPreference) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationPreference_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationPreference_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationPreference", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _NotificationPreference_locked(ctx context.Context, field graphql.CollectedField, obj *crm.NotificationPreference) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_NotificationPreference_locked(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Locked, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_NotificationPreference_locked(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("NotificationPreference", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graphql.CollectedField, obj *crm.PageInfo) (ret graphql.Marshaler) {
@@ -17509,6 +18106,94 @@ func (ec *executionContext) fieldContext_Subscription_sessionEvents(_ context.Co
 	return graphql.NewScalarFieldContext("Subscription", field, true, true, "SessionEvent")
 }
 
+func (ec *executionContext) _Subscription_notifications(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_notifications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Notifications(ctx, fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Notification) graphql.Marshaler {
+			return ec.marshalNNotification2ᚖswitchboardᚋcrmᚐNotification(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_notifications(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Notification(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_notifications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_activity(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_activity(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().Activity(ctx, fc.Args["after"].(*string), fc.Args["filter"].(*model.ActivityFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.ActivityEntry) graphql.Marshaler {
+			return ec.marshalNActivityEntry2ᚖswitchboardᚋcrmᚐActivityEntry(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_activity(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ActivityEntry(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_activity_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Task_id(ctx context.Context, field graphql.CollectedField, obj *crm.Task) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -18719,6 +19404,105 @@ func (ec *executionContext) fieldContext_User_accounts(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _User_notifications(ctx context.Context, field graphql.CollectedField, obj *crm.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_notifications(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Notifications(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string), fc.Args["unreadOnly"].(*bool))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *crm.Page[crm.Notification]) graphql.Marshaler {
+			return ec.marshalNNotificationConnection2ᚖswitchboardᚋcrmᚐPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_notifications(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_notifications_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _User_unreadNotificationCount(ctx context.Context, field graphql.CollectedField, obj *crm.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_unreadNotificationCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().UnreadNotificationCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_unreadNotificationCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("User", field, true, true, "Int")
+}
+
+func (ec *executionContext) _User_notificationPreferences(ctx context.Context, field graphql.CollectedField, obj *crm.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_notificationPreferences(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.User().NotificationPreferences(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []crm.NotificationPreference) graphql.Marshaler {
+			return ec.marshalNNotificationPreference2ᚕswitchboardᚋcrmᚐNotificationPreferenceᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_User_notificationPreferences(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_NotificationPreference(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19859,7 +20643,7 @@ func (ec *executionContext) unmarshalInputActivityFilter(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"actorId", "action", "since", "until"}
+	fieldsInOrder := [...]string{"actorId", "action", "entityType", "since", "until"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -19880,6 +20664,13 @@ func (ec *executionContext) unmarshalInputActivityFilter(ctx context.Context, ob
 				return it, err
 			}
 			it.Action = data
+		case "entityType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("entityType"))
+			data, err := ec.unmarshalOEntity2ᚖswitchboardᚋcrmᚐEntity(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EntityType = data
 		case "since":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("since"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -23432,6 +24223,11 @@ func (ec *executionContext) _ActivityEntry(ctx context.Context, sel ast.Selectio
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._ActivityEntry_changes(ctx, field, obj)
 				})
+		case "cursor":
+			out.Values[i] = ec._ActivityEntry_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -25144,6 +25940,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "markNotificationsRead":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_markNotificationsRead(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setNotificationPreference":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setNotificationPreference(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createContact":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_createContact(ctx, field)
@@ -25528,6 +26338,30 @@ func (ec *executionContext) _Notification(ctx context.Context, sel ast.Selection
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "account":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Notification_account(ctx, field, obj)
+				})
+		case "actorId":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Notification_actorId(ctx, field, obj)
+				})
+		case "actorName":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Notification_actorName(ctx, field, obj)
+				})
+		case "subjectType":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Notification_subjectType(ctx, field, obj)
+				})
 		case "subjectId":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -25537,6 +26371,11 @@ func (ec *executionContext) _Notification(ctx context.Context, sel ast.Selection
 		case "readAt":
 			out.Values[i] = ec._Notification_readAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cursor":
+			out.Values[i] = ec._Notification_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
@@ -25574,6 +26413,49 @@ func (ec *executionContext) _NotificationConnection(ctx context.Context, sel ast
 			}
 		case "pageInfo":
 			out.Values[i] = ec._NotificationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var notificationPreferenceImplementors = []string{"NotificationPreference"}
+
+func (ec *executionContext) _NotificationPreference(ctx context.Context, sel ast.SelectionSet, obj *crm.NotificationPreference) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, notificationPreferenceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("NotificationPreference")
+		case "kind":
+			out.Values[i] = ec._NotificationPreference_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "email":
+			out.Values[i] = ec._NotificationPreference_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "locked":
+			out.Values[i] = ec._NotificationPreference_locked(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -26243,6 +27125,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_accountEvents(ctx, fields[0])
 	case "sessionEvents":
 		return ec._Subscription_sessionEvents(ctx, fields[0])
+	case "notifications":
+		return ec._Subscription_notifications(ctx, fields[0])
+	case "activity":
+		return ec._Subscription_activity(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -26700,6 +27586,24 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_accounts(ctx, field, obj)
+				})
+		case "notifications":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_notifications(ctx, field, obj)
+				})
+		case "unreadNotificationCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_unreadNotificationCount(ctx, field, obj)
+				})
+		case "notificationPreferences":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_notificationPreferences(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -27217,6 +28121,14 @@ func (ec *executionContext) marshalNActivityEntry2ᚕswitchboardᚋcrmᚐActivit
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNActivityEntry2ᚖswitchboardᚋcrmᚐActivityEntry(ctx context.Context, sel ast.SelectionSet, v *crm.ActivityEntry) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ActivityEntry!")
+		return graphql.Null
+	}
+	return ec._ActivityEntry(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNActivityLimit2switchboardᚋcrmᚐActivityLimit(ctx context.Context, sel ast.SelectionSet, v crm.ActivityLimit) graphql.Marshaler {
@@ -28016,12 +28928,63 @@ func (ec *executionContext) marshalNNotification2ᚕswitchboardᚋcrmᚐNotifica
 	return ret
 }
 
+func (ec *executionContext) marshalNNotification2ᚖswitchboardᚋcrmᚐNotification(ctx context.Context, sel ast.SelectionSet, v *crm.Notification) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Notification!")
+		return graphql.Null
+	}
+	return ec._Notification(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNNotificationConnection2ᚖswitchboardᚋcrmᚐPage(ctx context.Context, sel ast.SelectionSet, v *crm.Page[crm.Notification]) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "NotificationConnection!")
 		return graphql.Null
 	}
 	return ec._NotificationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNNotificationKind2switchboardᚋcrmᚐNotificationKind(ctx context.Context, v any) (crm.NotificationKind, error) {
+	tmp, err := UnmarshalString(v)
+	res := crm.NotificationKind(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNNotificationKind2switchboardᚋcrmᚐNotificationKind(ctx context.Context, sel ast.SelectionSet, v crm.NotificationKind) graphql.Marshaler {
+	_ = sel
+	res := MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "NotificationKind!")
+	}
+	return res
+}
+
+func (ec *executionContext) marshalNNotificationPreference2switchboardᚋcrmᚐNotificationPreference(ctx context.Context, sel ast.SelectionSet, v crm.NotificationPreference) graphql.Marshaler {
+	return ec._NotificationPreference(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNNotificationPreference2ᚕswitchboardᚋcrmᚐNotificationPreferenceᚄ(ctx context.Context, sel ast.SelectionSet, v []crm.NotificationPreference) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNNotificationPreference2switchboardᚋcrmᚐNotificationPreference(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNNotificationPreference2ᚖswitchboardᚋcrmᚐNotificationPreference(ctx context.Context, sel ast.SelectionSet, v *crm.NotificationPreference) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "NotificationPreference!")
+		return graphql.Null
+	}
+	return ec._NotificationPreference(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNPageInfo2switchboardᚋcrmᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v crm.PageInfo) graphql.Marshaler {

@@ -98,7 +98,7 @@ func (q *Queue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
 // Email queues e in tx: it is sent if and only if tx commits.
 func (q *Queue) Email(ctx context.Context, tx *sql.Tx, e crm.Email) error {
 	body, keyID := q.box.Seal([]byte(e.Text), emailAD(e.To))
-	_, err := q.client.InsertTx(ctx, tx, EmailArgs{To: e.To, Subject: e.Subject, Body: body, KeyID: keyID}, nil)
+	_, err := q.client.InsertTx(ctx, tx, EmailArgs{To: e.To, Subject: e.Subject, Body: body, KeyID: keyID, MessageID: e.MessageID}, nil)
 	if err != nil {
 		return fmt.Errorf("queue email: %w", err)
 	}
@@ -111,6 +111,8 @@ type EmailArgs struct {
 	Subject string `json:"subject"`
 	Body    []byte `json:"body"`
 	KeyID   string `json:"key_id"`
+	// MessageID is kept so that every attempt sends the same message.
+	MessageID string `json:"message_id,omitempty"`
 }
 
 // Kind names the job in River's table.
@@ -130,7 +132,7 @@ func (w *emailWorker) Work(ctx context.Context, job *river.Job[EmailArgs]) error
 		// Sealed with a key this process no longer has: retrying cannot help.
 		return river.JobCancel(fmt.Errorf("open email body: %w", err))
 	}
-	err = w.mailer.Send(ctx, crm.Email{To: job.Args.To, Subject: job.Args.Subject, Text: string(text)})
+	err = w.mailer.Send(ctx, crm.Email{To: job.Args.To, Subject: job.Args.Subject, Text: string(text), MessageID: job.Args.MessageID})
 	if errors.Is(err, mail.ErrInvalidMessage) {
 		return river.JobCancel(err)
 	}

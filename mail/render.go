@@ -65,8 +65,12 @@ func render(from string, e crm.Email, now time.Time) ([]byte, envelope, error) {
 	if err := noLineBreaks("Subject", e.Subject); err != nil {
 		return nil, envelope{}, err
 	}
-	id, err := messageID(fromAddr.Address)
-	if err != nil {
+	id := e.MessageID
+	if id == "" {
+		if id, err = messageID(fromAddr.Address); err != nil {
+			return nil, envelope{}, err
+		}
+	} else if err := noLineBreaks("Message-ID", id); err != nil {
 		return nil, envelope{}, err
 	}
 

@@ -31,6 +31,28 @@ const TypeAllowlistChanged = "account.allowlist_changed"
 // AccountTopic is the topic of one account's own events.
 func AccountTopic(accountID string) string { return "account:" + accountID }
 
+// Streams: an account's activity and a user's notifications are persisted
+// in commit order; their events only say how far a stream got, and
+// followers read the rows.
+const TypeStreamAdvanced = "stream.advanced"
+
+// ActivityTopic is the topic of an account's activity stream.
+func ActivityTopic(accountID string) string { return "activity:" + accountID }
+
+// NotificationsTopic is the topic of a user's notification stream.
+func NotificationsTopic(userID string) string { return "notifications:" + userID }
+
+// StreamAdvance is the data of a TypeStreamAdvanced event: the stream's
+// last position.
+type StreamAdvance struct {
+	Pos int64 `json:"pos"`
+}
+
+// StreamAdvanced decodes a TypeStreamAdvanced event.
+func StreamAdvanced(e Envelope) (StreamAdvance, error) {
+	return decode[StreamAdvance](e, TypeStreamAdvanced)
+}
+
 // NewEnvelope wraps data as an event of typ on topic.
 func NewEnvelope(topic, typ string, data any) (Envelope, error) {
 	raw, err := json.Marshal(data)

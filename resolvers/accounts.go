@@ -54,7 +54,9 @@ type accountResolver struct{ *Resolver }
 type roleResolver struct{ *Resolver }
 type memberResolver struct{ *Resolver }
 type activityEntryResolver struct{ *Resolver }
-type notificationResolver struct{ *Resolver }
+// notificationResolver resolves a notification's fields from the row
+// itself (it needs no dependency).
+type notificationResolver struct{}
 
 // Account returns the Account field resolvers.
 func (r *Resolver) Account() graph.AccountResolver { return &accountResolver{r} }
@@ -69,7 +71,7 @@ func (r *Resolver) Member() graph.MemberResolver { return &memberResolver{r} }
 func (r *Resolver) ActivityEntry() graph.ActivityEntryResolver { return &activityEntryResolver{r} }
 
 // Notification returns the Notification field resolvers.
-func (r *Resolver) Notification() graph.NotificationResolver { return &notificationResolver{r} }
+func (r *Resolver) Notification() graph.NotificationResolver { return notificationResolver{} }
 
 func idOrNil(id *uuid.UUID) uuid.UUID {
 	if id == nil {
@@ -214,9 +216,9 @@ func (r *accountResolver) Activity(ctx context.Context, obj *crm.Account, first 
 	if err != nil {
 		return nil, err
 	}
-	var f crm.ActivityFilter
-	if filter != nil {
-		f = crm.ActivityFilter{ActorID: idOrNil(filter.ActorID), Action: deref(filter.Action), Since: filter.Since, Until: filter.Until}
+	f, err := activityFilter(filter)
+	if err != nil {
+		return nil, err
 	}
 	return r.Resolver.Audit.Activity(ctx, a, f, pageArgs(first, after))
 }
@@ -267,7 +269,7 @@ func (r *activityEntryResolver) Changes(ctx context.Context, obj *crm.ActivityEn
 	return string(b), err
 }
 
-func (r *notificationResolver) SubjectID(ctx context.Context, obj *crm.Notification) (*uuid.UUID, error) {
+func (notificationResolver) SubjectID(ctx context.Context, obj *crm.Notification) (*uuid.UUID, error) {
 	if obj.SubjectID == uuid.Nil {
 		return nil, nil
 	}

@@ -892,6 +892,15 @@ func TestEveryAccountMutationIsLogged(t *testing.T) {
 				w.srv.Post(t, gatewaytest.Request{Query: `mutation($p: String!, $c: String!) { disableTotp(password: $p, code: $c) }`,
 					Variables: map[string]any{"p": newPassword, "c": recovery[0]}, Header: bearer(who.token)}).Decode(t, &struct{}{})
 			}},
+		{"markNotificationsRead", "the caller's own notifications, from any account: their read_at records it",
+			func(t *testing.T) {
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation { markNotificationsRead(all: true) }`, Header: bearer(who.token)}).Decode(t, &struct{}{})
+			}},
+		{"setNotificationPreference", "the caller's own choice, for all their accounts: notification_preferences records it",
+			func(t *testing.T) {
+				w.srv.Post(t, gatewaytest.Request{Query: `mutation { setNotificationPreference(kind: MENTIONED, email: false) { email } }`,
+					Header: bearer(who.token)}).Decode(t, &struct{}{})
+			}},
 		{"logout", "ends the caller's own session: the sessions row keeps when, and the reason LOGOUT",
 			func(t *testing.T) {
 				w.srv.Post(t, gatewaytest.Request{Query: `mutation { logout }`, Header: bearer(who.token)}).Decode(t, &struct{}{})

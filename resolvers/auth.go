@@ -51,6 +51,9 @@ type Stream interface {
 	// Hold keeps the stream open when its session ends until release is
 	// called, so the final SessionEvicted frame goes out before the close.
 	Hold() (release func())
+	// End closes the stream for reason (crm.CodeSlowConsumer: it fell
+	// behind what it was sent).
+	End(reason crm.Code)
 }
 
 type streamKey struct{}

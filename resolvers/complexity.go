@@ -20,13 +20,14 @@ import (
 // listBounds are the unpaged lists of objects, with the most items each
 // returns.
 var listBounds = map[string]int{
-	"Account.roles":          crm.MaxCustomRoles + len(crm.BuiltInRoles),
-	"Account.invitations":    crm.MaxListedInvitations,
-	"Account.activityLimits": len(crm.Entities) * len(crm.Actions),
-	"User.accounts":          50, // an estimate: a login in more accounts pays no more
-	"Deal.contacts":          crm.Deals.Info().Record.Field("contactIds").Max,
-	"Campaign.groups":        crm.MaxListFilter,
-	"MailMessage.contacts":   crm.MaxMailContacts,
+	"Account.roles":                crm.MaxCustomRoles + len(crm.BuiltInRoles),
+	"Account.invitations":          crm.MaxListedInvitations,
+	"Account.activityLimits":       len(crm.Entities) * len(crm.Actions),
+	"User.accounts":                50, // an estimate: a login in more accounts pays no more
+	"Deal.contacts":                crm.Deals.Info().Record.Field("contactIds").Max,
+	"Campaign.groups":              crm.MaxListFilter,
+	"MailMessage.contacts":         crm.MaxMailContacts,
+	"User.notificationPreferences": len(crm.NotificationKinds),
 }
 
 // computedLists are lists built in memory from what their parent already

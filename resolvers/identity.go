@@ -47,11 +47,13 @@ func authPayload(ctx context.Context, res *crm.AuthResult) *model.AuthPayload {
 	return out
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
+// deref is *p, or the zero value when p is nil.
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
 	}
-	return *s
+	return *p
 }
 
 func (r *mutationResolver) SignUp(ctx context.Context, in model.SignUpInput) (*model.AuthPayload, error) {

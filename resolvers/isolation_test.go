@@ -59,21 +59,24 @@ func tenantTables(t testing.TB, conn *sqlx.DB) []string {
 // no boundary between accounts for a probe to cross. Each says why.
 // TestIsolation fails for an operation that is neither probed nor here.
 var noTenantID = map[string]string{
-	"Query.serverInfo":              "the gateway's version, environment and clock: nothing of any account",
-	"Query.me":                      "the caller's own login, found by the session token; its switcher (User.accounts) lists only the caller's own memberships",
-	"Mutation.signUp":               "creates a new login and its first account: it names no existing one",
-	"Mutation.login":                "by email and password (or a challenge): signs a login in, in no account in particular",
-	"Mutation.logout":               "ends the caller's own session, found by its token",
-	"Mutation.changePassword":       "the caller's own login, found by the session token",
-	"Mutation.requestPasswordReset": "by email, and answers the same whether or not the address has a login",
-	"Mutation.resetPassword":        "by a reset link's token, which names the login; no account is involved",
-	"Mutation.enableTotp":           "the caller's own login, found by the session token",
-	"Mutation.confirmTotp":          "the caller's own login, found by the session token",
-	"Mutation.disableTotp":          "the caller's own login, found by the session token",
-	"Mutation.createAccount":        "creates a new account, owned by the caller: it names no existing one",
-	"Mutation.acceptInvitation":     "by an invitation link's token, which is the proof that names the account (TestInvitations: a link for another email is FORBIDDEN, a used, revoked or expired one BAD_USER_INPUT)",
-	"Subscription.heartbeat":        "the server's clock, for anyone",
-	"Subscription.sessionEvents":    "the caller's own session, found by its token",
+	"Query.serverInfo":                   "the gateway's version, environment and clock: nothing of any account",
+	"Query.me":                           "the caller's own login, found by the session token; its switcher (User.accounts) lists only the caller's own memberships",
+	"Mutation.signUp":                    "creates a new login and its first account: it names no existing one",
+	"Mutation.login":                     "by email and password (or a challenge): signs a login in, in no account in particular",
+	"Mutation.logout":                    "ends the caller's own session, found by its token",
+	"Mutation.changePassword":            "the caller's own login, found by the session token",
+	"Mutation.requestPasswordReset":      "by email, and answers the same whether or not the address has a login",
+	"Mutation.resetPassword":             "by a reset link's token, which names the login; no account is involved",
+	"Mutation.enableTotp":                "the caller's own login, found by the session token",
+	"Mutation.confirmTotp":               "the caller's own login, found by the session token",
+	"Mutation.disableTotp":               "the caller's own login, found by the session token",
+	"Mutation.createAccount":             "creates a new account, owned by the caller: it names no existing one",
+	"Mutation.acceptInvitation":          "by an invitation link's token, which is the proof that names the account (TestInvitations: a link for another email is FORBIDDEN, a used, revoked or expired one BAD_USER_INPUT)",
+	"Subscription.heartbeat":             "the server's clock, for anyone",
+	"Subscription.sessionEvents":         "the caller's own session, found by its token",
+	"Subscription.notifications":         "the caller's own notifications, found by the session's user (row-level security admits a notification to its recipient only)",
+	"Mutation.markNotificationsRead":     "the caller's own notifications: another user's ids change nothing and count 0, as missing ones (TestNotificationsAreTheirRecipients)",
+	"Mutation.setNotificationPreference": "the caller's own preference, found by the session's user",
 }
 
 // TestIsolation tries every operation across the boundary between two
@@ -139,6 +142,7 @@ func TestIsolation(t *testing.T) {
 		{"member", `query($u: ID!) { account { member(userId: $u) { userId } } }`, map[string]any{"u": ids["member"]}, false},
 		{"role", `query($id: ID!) { account { role(id: $id) { id } } }`, map[string]any{"id": ids["role"]}, false},
 		{"activity of a foreign actor", `query($a: ID) { account { activity(first: 100, filter: {actorId: $a}) { nodes { id action } } } }`, map[string]any{"a": ids["member"]}, true},
+		{"live activity of a foreign actor", `subscription($a: ID) { activity(filter: {actorId: $a}) { id } }`, map[string]any{"a": ids["member"]}, false},
 		{"update member", `mutation($u: ID!) { updateMember(userId: $u, input: {name: "x"}) { userId } }`, map[string]any{"u": ids["member"]}, false},
 		{"deactivate member", `mutation($u: ID!) { deactivateMember(userId: $u) { userId } }`, map[string]any{"u": ids["member"]}, false},
 		{"reactivate member", `mutation($u: ID!) { reactivateMember(userId: $u) { userId } }`, map[string]any{"u": ids["member"]}, false},
@@ -235,6 +239,7 @@ func TestIsolation(t *testing.T) {
 		{"invite member", `mutation { inviteMember(email: "spy@example.com", roleId: "` + roleID(crm.RoleOwner) + `") { id } }`},
 		{"deactivate member", `mutation($u: ID!) { deactivateMember(userId: $u) { userId } }`},
 		{"account events", `subscription { accountEvents { __typename } }`},
+		{"live activity", `subscription { activity { id } }`},
 	}
 	for _, sel := range fieldSelections(schema, "Account", 2, map[string]string{"userId": `"` + ids["member"] + `"`, "id": `"` + ids["role"] + `"`}) {
 		field := strings.FieldsFunc(sel, func(r rune) bool { return r == ' ' || r == '(' })[0]
@@ -597,6 +602,32 @@ func TestRowLevelSecurityCatalog(t *testing.T) {
 			}
 			if n := asRuntime(""); n != 0 {
 				t.Fatalf("a transaction without a scope sees %d rows", n)
+			}
+			if table == "notifications" {
+				// A notification is its recipient's, in every account:
+				// an account's scope shows none of them, and a user's
+				// scope shows theirs, wherever they come from.
+				if n := asRuntime(w.A); n != 0 {
+					t.Fatalf("scoped to A: sees %d notifications, want none", n)
+				}
+				var recipient string
+				if err := conn.Get(&recipient, `SELECT recipient_id FROM notifications WHERE account_id = $1 LIMIT 1`, w.A); err != nil {
+					t.Fatal(err)
+				}
+				mine := count("recipient_id = $1", recipient)
+				tx, err := conn.BeginTxx(context.Background(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tx.Rollback()
+				var n int
+				if _, err := tx.Exec(`SELECT set_config('role', $1, true), set_config('app.user_id', $2, true)`, db.RuntimeRole, recipient); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.Get(&n, `SELECT count(*) FROM notifications`); err != nil || n != mine {
+					t.Fatalf("scoped to their recipient: sees %d notifications (%v), they have %d", n, err, mine)
+				}
+				return
 			}
 			if n := asRuntime(w.A); n != inA {
 				t.Fatalf("scoped to A: sees %d rows, A has %d", n, inA)

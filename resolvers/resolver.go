@@ -32,6 +32,10 @@ type Resolver struct {
 	Audit       crm.AuditService
 	Records     crm.Records
 	Search      crm.SearchService
+	// Notifications are the viewer's, in every account.
+	Notifications crm.NotificationService
+	// Live follows the persisted streams for subscriptions.
+	Live *Live
 	// Access re-checks live streams (the gateway's watch uses it).
 	Access crm.AccessChecker
 	// Operations groups each operation's reads into one transaction.

@@ -48,8 +48,10 @@ func (AccessEnded) IsAccountEvent() {}
 type ActivityFilter struct {
 	ActorID *uuid.UUID `json:"actorId,omitempty"`
 	Action  *string    `json:"action,omitempty"`
-	Since   *time.Time `json:"since,omitempty"`
-	Until   *time.Time `json:"until,omitempty"`
+	// Only entries about this entity.
+	EntityType *crm.Entity `json:"entityType,omitempty"`
+	Since      *time.Time  `json:"since,omitempty"`
+	Until      *time.Time  `json:"until,omitempty"`
 }
 
 type AuthPayload struct {
