@@ -54,6 +54,7 @@ type accountResolver struct{ *Resolver }
 type roleResolver struct{ *Resolver }
 type memberResolver struct{ *Resolver }
 type activityEntryResolver struct{ *Resolver }
+
 // notificationResolver resolves a notification's fields from the row
 // itself (it needs no dependency).
 type notificationResolver struct{}
