@@ -66,6 +66,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 		MaxOpenConns: cfg.DatabaseMaxOpen, Clock: opts.Clock, Logger: logger,
 		TxTimeout: cfg.Limits.OperationTimeout,
 		Sessions:  db.SessionLimits{Idle: cfg.SessionIdleTimeout, Absolute: cfg.SessionAbsoluteTimeout},
+		NotificationRetention: cfg.NotificationRetention,
 	})
 	if err != nil {
 		return nil, err
@@ -146,7 +147,7 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 		Operations:    database,
 		Bus:           bus,
 		Notifications: db.NewNotificationService(database),
-		Live:          resolvers.NewLive(bus, database.ActivityFeed(), database.NotificationFeed(), logger),
+		Live:          resolvers.NewLive(bus, database.ActivityFeed(), database.NotificationFeed(), cfg.Limits.StreamStallTimeout, logger),
 	}
 	var root graph.ResolverRoot
 	if opts.Root != nil {

@@ -73,6 +73,8 @@ type Config struct {
 	HashWorkers int
 	// JobPollInterval is how often idle job workers look for work.
 	JobPollInterval time.Duration
+	// NotificationRetention is how long notifications are kept.
+	NotificationRetention time.Duration
 }
 
 // Limits bound what one client request may cost.
@@ -91,6 +93,9 @@ type Limits struct {
 	// MaxStreams caps open WebSocket and SSE streams; 0 derives it from
 	// the process's open-file limit (StreamLimit).
 	MaxStreams int
+	// StreamStallTimeout is how long a live subscription may take nothing
+	// of what it has pending before its stream is closed as too slow.
+	StreamStallTimeout time.Duration
 }
 
 // StreamLimit is how many streams a process may hold open: MaxStreams when
@@ -239,6 +244,8 @@ func Variables() []Variable {
 			set: func(c *Config, v string) error { return parseInt(v, 1, 256, &c.HashWorkers) }},
 		{Name: "SWITCHBOARD_JOB_POLL_INTERVAL", Default: "1s", Doc: "how often idle job workers look for new jobs (outgoing mail)",
 			set: func(c *Config, v string) error { return parseDuration(v, 10*time.Millisecond, &c.JobPollInterval) }},
+		{Name: "SWITCHBOARD_NOTIFICATION_RETENTION", Default: "2160h", Doc: "how long notifications are kept (90 days); the activity log is history and stays",
+			set: func(c *Config, v string) error { return parseDuration(v, time.Hour, &c.NotificationRetention) }},
 		{Name: "SWITCHBOARD_LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error",
 			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
 		{Name: "SWITCHBOARD_INTROSPECTION", Default: "true in development, false in production", Doc: "schema introspection, field suggestions and GraphiQL",
@@ -280,6 +287,10 @@ func Variables() []Variable {
 			set: func(c *Config, v string) error {
 				return parseDuration(v, 100*time.Millisecond, &c.Limits.WSPingInterval)
 			}},
+		{Name: "SWITCHBOARD_STREAM_STALL_TIMEOUT", Default: "10s", Doc: "how long a live subscription may take none of the events it has pending before its stream is closed as too slow (SLOW_CONSUMER; it resumes from its cursor)",
+			set: func(c *Config, v string) error {
+				return parseDuration(v, 10*time.Millisecond, &c.Limits.StreamStallTimeout)
+			}},
 		{Name: "SWITCHBOARD_WS_MAX_MESSAGE", Default: "65536", Doc: "largest WebSocket message accepted from a client, in bytes",
 			set: func(c *Config, v string) error { return parseInt64(v, 1024, 16<<20, &c.Limits.WSMaxMessage) }},
 		{Name: "SWITCHBOARD_MAX_STREAMS", Default: "(the open-file limit less a tenth, at least 256, and the database connections)", Doc: "most WebSocket and SSE streams open at once; further ones are answered 503 TOO_MANY_STREAMS",
@@ -306,17 +317,19 @@ func Load(getenv func(string) string) (Config, error) {
 		SessionAbsoluteTimeout: 12 * time.Hour,
 		SessionRecheckInterval: 30 * time.Second,
 		JobPollInterval:        time.Second,
+		NotificationRetention:  90 * 24 * time.Hour,
 		Limits: Limits{
-			MaxBodyBytes:     1 << 20,
-			MaxTokens:        5000,
-			MaxDepth:         12,
-			MaxComplexity:    5000,
-			MaxAliases:       30,
-			MaxRootFields:    10,
-			OperationTimeout: 15 * time.Second,
-			WSInitTimeout:    10 * time.Second,
-			WSPingInterval:   20 * time.Second,
-			WSMaxMessage:     64 << 10,
+			MaxBodyBytes:       1 << 20,
+			MaxTokens:          5000,
+			MaxDepth:           12,
+			MaxComplexity:      5000,
+			MaxAliases:         30,
+			MaxRootFields:      10,
+			OperationTimeout:   15 * time.Second,
+			WSInitTimeout:      10 * time.Second,
+			WSPingInterval:     20 * time.Second,
+			StreamStallTimeout: 10 * time.Second,
+			WSMaxMessage:       64 << 10,
 		},
 	}
 	// The environment decides defaults of other variables, so read it first.

@@ -75,6 +75,7 @@ func New(opts Options) (*Gateway, error) {
 		origins:  origins,
 		streams:  newStreams(opts.Config.StreamLimit(openFileLimit())),
 	}
+	g.streams.ended = g.metrics.streamsEnded
 	g.watch = newAccessWatch(opts.Config.SessionRecheckInterval, opts.Resolver.Identity, opts.Resolver.Access, opts.Resolver.Bus, g.streams, opts.Logger)
 	var root graph.ResolverRoot = opts.Resolver
 	if opts.Root != nil {

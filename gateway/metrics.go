@@ -23,7 +23,9 @@ type metrics struct {
 	errors        *prometheus.CounterVec
 	websockets    prometheus.Gauge
 	subscriptions prometheus.Gauge
-	names         operationNames
+	// streamsEnded counts streams the server ended on purpose, by reason.
+	streamsEnded *prometheus.CounterVec
+	names        operationNames
 }
 
 func newMetrics(database *db.DB) *metrics {
@@ -50,9 +52,13 @@ func newMetrics(database *db.DB) *metrics {
 			Name: "switchboard_subscriptions_active",
 			Help: "GraphQL subscriptions running now, over WebSocket or SSE.",
 		}),
+		streamsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_streams_ended_total",
+			Help: "Streams a subscription ended on purpose, by reason (SLOW_CONSUMER: it fell behind what it was sent).",
+		}, []string{"reason"}),
 		names: operationNames{seen: map[string]bool{}},
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.errors, m.websockets, m.subscriptions,
+	m.registry.MustRegister(m.requests, m.duration, m.errors, m.websockets, m.subscriptions, m.streamsEnded,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

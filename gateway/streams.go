@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"switchboard/crm"
 	"switchboard/resolvers"
@@ -28,6 +29,8 @@ type streams struct {
 	closed    bool
 	// max caps the live streams (0: no cap).
 	max int
+	// ended counts the streams End closed, by reason (nil: not counted).
+	ended *prometheus.CounterVec
 	// handlers counts stream handlers still running, so shutdown can wait
 	// for hijacked connections that http.Server no longer tracks.
 	handlers sync.WaitGroup
@@ -198,6 +201,9 @@ const CloseTryAgainLater websocket.StatusCode = 1013
 
 // End implements resolvers.Stream.
 func (s *stream) End(reason crm.Code) {
+	if s.registry.ended != nil {
+		s.registry.ended.WithLabelValues(string(reason)).Inc()
+	}
 	code := websocket.StatusCode(CloseForbidden)
 	if reason == crm.CodeSlowConsumer {
 		code = CloseTryAgainLater

@@ -84,8 +84,11 @@ func NewFeeds[T Item](src Source[T], bus Bus, topic func(id string) string, befo
 type Follow[T Item] struct {
 	// Data is the subscriber's own, for before.
 	Data any
-	// send hands an item over; with wait false it must not block, and
-	// returns false when the subscriber's queue is full.
+	ctx  context.Context
+	// send hands an item over. With wait false it must not block, and
+	// returns false when the subscriber's queue is full; with wait true it
+	// may block, and returns false when the subscriber took nothing for
+	// too long or its context ended.
 	send func(item T, wait bool) bool
 	// end is told why the subscription ended, unless its context did.
 	end func(error)
@@ -93,6 +96,9 @@ type Follow[T Item] struct {
 	// pos is the last position handed over (or skipped); guarded by the
 	// follower's mu once live.
 	pos int64
+	// watched: its leave is set to run when ctx ends (leaveWith); until
+	// then, whoever gives up on it leaves for it.
+	watched bool
 }
 
 // follower reads one stream for its subscribers.
@@ -114,9 +120,12 @@ type follower[T Item] struct {
 }
 
 // Follow subscribes to stream id from after (nil: from now on). send and
-// end are as in Follow; send is called with wait true while the subscriber
-// replays, from one goroutine at a time, and end at most once. The
-// subscription ends with ctx, with nothing more called.
+// end are as in Follow; send is called from one goroutine at a time, with
+// wait true while the subscriber replays, and end at most once. A live
+// subscriber whose queue is full goes back to replaying, from the stream's
+// rows at its own pace, so that a burst costs no memory and cuts off no
+// one who keeps reading; one that takes nothing for a while ends with
+// ErrOverflow. The subscription ends with ctx, with nothing more called.
 func (f *Feeds[T]) Follow(ctx context.Context, id uuid.UUID, after *int64, data any, send func(item T, wait bool) bool, end func(error)) error {
 	fl := f.join(id)
 	select {
@@ -129,12 +138,13 @@ func (f *Feeds[T]) Follow(ctx context.Context, id uuid.UUID, after *int64, data 
 		f.leave(fl, nil)
 		return fl.err
 	}
-	sub := &Follow[T]{Data: data, send: send, end: end}
+	sub := &Follow[T]{Data: data, ctx: ctx, send: send, end: end}
 	if after == nil {
 		fl.mu.Lock()
 		sub.pos = fl.last
 		fl.subs[sub] = struct{}{}
 		fl.mu.Unlock()
+		sub.watched = true
 		f.leaveWith(ctx, fl, sub)
 		return nil
 	}
@@ -156,21 +166,29 @@ func (f *Feeds[T]) Follow(ctx context.Context, id uuid.UUID, after *int64, data 
 	return nil
 }
 
-// replay hands sub the rows after its position, then makes it live.
+// replay hands sub the rows after its position, then makes it live (again:
+// a live subscriber whose queue filled replays too).
 func (f *Feeds[T]) replay(ctx context.Context, fl *follower[T], sub *Follow[T]) {
+	giveUp := func(err error) {
+		if ctx.Err() == nil {
+			sub.end(err)
+		}
+		if !sub.watched {
+			f.leave(fl, nil)
+		}
+	}
 	for {
 		items, err := f.src.Since(ctx, fl.id, sub.pos, readBatch)
 		if err != nil {
 			if ctx.Err() == nil {
 				f.log.ErrorContext(ctx, "replay stream", "stream", fl.id, "err", err)
-				sub.end(err)
 			}
-			f.leave(fl, nil)
+			giveUp(err)
 			return
 		}
 		for _, it := range items {
 			if !sub.send(it, true) {
-				f.leave(fl, nil)
+				giveUp(ErrOverflow)
 				return
 			}
 			sub.pos = it.Position()
@@ -180,10 +198,16 @@ func (f *Feeds[T]) replay(ctx context.Context, fl *follower[T], sub *Follow[T]) 
 		}
 		fl.mu.Lock()
 		if fl.last <= sub.pos {
-			// Caught up: from here the follower hands over what comes.
-			fl.subs[sub] = struct{}{}
+			// Caught up: from here the follower hands over what comes
+			// (unless the subscription ended meanwhile).
+			if ctx.Err() == nil {
+				fl.subs[sub] = struct{}{}
+			}
 			fl.mu.Unlock()
-			f.leaveWith(ctx, fl, sub)
+			if !sub.watched {
+				sub.watched = true
+				f.leaveWith(ctx, fl, sub)
+			}
 			return
 		}
 		fl.mu.Unlock()
@@ -303,11 +327,14 @@ func (f *Feeds[T]) advance(ctx context.Context, fl *follower[T]) {
 				if p <= sub.pos {
 					continue // read by its replay already
 				}
-				sub.pos = p
 				if !sub.send(it, false) {
+					// Its queue is full: it reads at its own pace from
+					// here, from the rows, until it catches up.
 					delete(fl.subs, sub)
-					sub.end(ErrOverflow)
+					go f.replay(sub.ctx, fl, sub)
+					continue
 				}
+				sub.pos = p
 			}
 			fl.last = p
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -32,9 +33,9 @@ type GrantSource interface {
 const (
 	MaxLivePerStream = 16
 	MaxLivePerUser   = 64
-	// liveQueue is what a subscriber may have pending before it is cut
-	// off as too slow.
-	liveQueue = 256
+	// liveQueue is what a subscriber may have pending before it goes
+	// back to reading the stream at its own pace.
+	liveQueue = 64
 )
 
 // Live is the process's live feeds.
@@ -43,21 +44,24 @@ type Live struct {
 	notifications *realtime.Feeds[crm.FeedNotification]
 	grants        GrantSource
 	log           *slog.Logger
+	// stall is how long a subscriber may take nothing it has pending.
+	stall time.Duration
 
 	mu       sync.Mutex
 	byStream map[Stream]int
 	byUser   map[uuid.UUID]int
 }
 
-// NewLive follows activity and notifications through bus.
+// NewLive follows activity and notifications through bus; a subscriber
+// that takes none of what it has pending for stall is closed as too slow.
 func NewLive(bus realtime.Bus, activity interface {
 	realtime.Source[crm.FeedEntry]
 	GrantSource
-}, notifications realtime.Source[crm.FeedNotification], logger *slog.Logger) *Live {
+}, notifications realtime.Source[crm.FeedNotification], stall time.Duration, logger *slog.Logger) *Live {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Live{grants: activity, log: logger, byStream: map[Stream]int{}, byUser: map[uuid.UUID]int{}}
+	l := &Live{grants: activity, log: logger, stall: stall, byStream: map[Stream]int{}, byUser: map[uuid.UUID]int{}}
 	l.activity = realtime.NewFeeds(activity, bus, realtime.ActivityTopic, l.refreshGrants, logger)
 	l.notifications = realtime.NewFeeds(notifications, bus, realtime.NotificationsTopic, nil, logger)
 	return l
@@ -161,7 +165,9 @@ func (l *Live) refreshGrants(ctx context.Context, accountID uuid.UUID, items []c
 // follow starts a live subscription on feeds: replayed from after (a
 // cursor of stream kind k of id), then live, each item shaped by shape
 // (false: not for this subscriber) into a channel gqlgen reads. A
-// subscriber that falls behind ends its stream with SLOW_CONSUMER.
+// subscriber whose queue fills reads the stream at its own pace again
+// (Feeds does); one that takes nothing for the stall timeout ends its
+// stream with SLOW_CONSUMER.
 func follow[T realtime.Item, Out any](ctx context.Context, l *Live, feeds *realtime.Feeds[T], k crm.StreamKind, id, user uuid.UUID,
 	after *string, data any, shape func(*T) (*Out, bool)) (<-chan *Out, error) {
 	var from *int64
@@ -182,12 +188,15 @@ func follow[T realtime.Item, Out any](ctx context.Context, l *Live, feeds *realt
 			return true
 		}
 		if wait {
+			stalled := time.NewTimer(l.stall)
+			defer stalled.Stop()
 			select {
 			case ch <- out:
 				return true
 			case <-ctx.Done():
-				return false
+			case <-stalled.C:
 			}
+			return false
 		}
 		select {
 		case ch <- out:

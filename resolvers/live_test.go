@@ -1,0 +1,384 @@
+package resolvers_test
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"switchboard/crm"
+	"switchboard/db/dbtest"
+	"switchboard/gateway/gatewaytest"
+)
+
+// The live subscriptions, as dashboards and notification bells use them.
+
+const activitySubscription = `subscription($after: String, $f: ActivityFilter) {
+	activity(after: $after, filter: $f) { id cursor action entityType entityId actorName changes } }`
+
+type liveEntry struct {
+	ID, Cursor, Action, EntityType, ActorName, Changes string
+	EntityID                                           *string
+}
+
+// cursorPos reads the position in a stream cursor (the test knows its
+// shape; clients treat it as opaque).
+func cursorPos(t testing.TB, cursor string) int64 {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		t.Fatalf("cursor %q: %v", cursor, err)
+	}
+	parts := strings.Split(string(raw), ":")
+	pos, err := strconv.ParseInt(parts[len(parts)-1], 10, 64)
+	if err != nil {
+		t.Fatalf("cursor %q: %v", cursor, err)
+	}
+	return pos
+}
+
+// latestActivityCursor is the cursor of an account's newest activity entry,
+// read by someone who may read the log.
+func latestActivityCursor(t testing.TB, srv *gatewaytest.Server, token, account string) string {
+	t.Helper()
+	var out struct {
+		Account struct {
+			Activity struct{ Nodes []struct{ Cursor string } }
+		}
+	}
+	srv.Post(t, gatewaytest.Request{Query: `{ account { activity(first: 1) { nodes { cursor } } } }`,
+		Header: withAccount(bearer(token), account)}).Decode(t, &out)
+	if len(out.Account.Activity.Nodes) != 1 {
+		t.Fatal("the account has no activity yet")
+	}
+	return out.Account.Activity.Nodes[0].Cursor
+}
+
+// liveActivity subscribes token's connection in account to its activity
+// (after a cursor, if not "") and waits until the subscription is open.
+func liveActivity(t testing.TB, srv *gatewaytest.Server, token, account, after string, filter map[string]any) *gatewaytest.WS {
+	t.Helper()
+	ws := srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, map[string]any{"Authorization": "Bearer " + token, "accountId": account})
+	ws.Ack()
+	vars := map[string]any{"f": filter}
+	if after != "" {
+		vars["after"] = after
+	}
+	live := liveSubscriptions(t, srv)
+	ws.Subscribe("live", gatewaytest.Request{Query: activitySubscription, Variables: vars})
+	awaitSubscriptions(t, srv, live+1)
+	return ws
+}
+
+// nextEntry reads the next activity entry of a live subscription.
+func nextEntry(t testing.TB, ws *gatewaytest.WS) liveEntry {
+	t.Helper()
+	var out struct{ Activity liveEntry }
+	r := ws.NextData("live")
+	if len(r.Errors) > 0 {
+		t.Fatalf("activity event with errors: %+v", r.Errors)
+	}
+	if err := json.Unmarshal(r.Data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Activity
+}
+
+// createContacts creates n contacts as token in account, from several
+// writers at once.
+func createContacts(t testing.TB, srv *gatewaytest.Server, token, account, prefix string, n, writers int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := w; i < n; i += writers {
+				r := srv.Post(t, gatewaytest.Request{Query: `mutation($n: String!) { createContact(input: {lastName: $n}) { id } }`,
+					Variables: map[string]any{"n": fmt.Sprintf("%s %d", prefix, i)}, Header: withAccount(bearer(token), account)})
+				if len(r.Errors) > 0 {
+					t.Errorf("create contact: %+v", r.Errors)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// expectContiguous reads n entries and fails unless their positions are
+// after+1 ... after+n, each once, in order; it returns the last cursor.
+func expectContiguous(t testing.TB, ws *gatewaytest.WS, after int64, n int) string {
+	t.Helper()
+	var last string
+	for i := 1; i <= n; i++ {
+		e := nextEntry(t, ws)
+		if got := cursorPos(t, e.Cursor); got != after+int64(i) {
+			t.Fatalf("entry %d of %d has position %d, want %d (%s)", i, n, got, after+int64(i), e.Action)
+		}
+		last = e.Cursor
+	}
+	return last
+}
+
+// TestActivityResumesWithoutGapOrDuplicate: a dashboard resumes from a
+// cursor while writers commit from several connections; it gets every
+// entry after the cursor once, in commit order, across the switch from
+// replay to live.
+func TestActivityResumesWithoutGapOrDuplicate(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	start := latestActivityCursor(t, w.srv, w.ownerA.token, w.A)
+	const n = 60
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		createContacts(t, w.srv, w.ownerA.token, w.A, "Racing", n, 3)
+	}()
+	// Subscribe while the writers are under way: part replays, part is live.
+	ws := liveActivity(t, w.srv, w.ownerA.token, w.A, start, nil)
+	last := expectContiguous(t, ws, cursorPos(t, start), n)
+	<-done
+	// Nothing was held back to come twice: the next entry is the next one.
+	createContacts(t, w.srv, w.ownerA.token, w.A, "After", 1, 1)
+	expectContiguous(t, ws, cursorPos(t, last), 1)
+
+	// Another's cursor, a made-up one and a far future one are refused.
+	for _, bad := range []string{
+		latestActivityCursor(t, w.srv, w.ownerB.token, w.B),
+		"not a cursor",
+		crm.StreamCursor{Kind: crm.StreamActivity, ID: uuid.MustParse(w.A), Pos: 1 << 40}.String(),
+	} {
+		ws := w.srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, map[string]any{"Authorization": "Bearer " + w.ownerA.token, "accountId": w.A})
+		ws.Ack()
+		ws.Subscribe("bad", gatewaytest.Request{Query: activitySubscription, Variables: map[string]any{"after": bad}})
+		if e := onlyCode(t, ws.NextData("bad"), "BAD_USER_INPUT"); e.Extensions["field"] != "after" {
+			t.Fatalf("cursor %q: %+v", bad, e)
+		}
+	}
+}
+
+// TestActivityCursorTooFarBehind: more than 10,000 entries behind, a
+// cursor is refused with CURSOR_EXPIRED (the client reloads).
+func TestActivityCursorTooFarBehind(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	start := latestActivityCursor(t, w.srv, w.ownerA.token, w.A)
+	// 10,001 entries in one transaction, through the function every write
+	// publishes with.
+	conn := superuser(t, w.srv)
+	tx := conn.MustBegin()
+	tx.MustExec(`SELECT set_config('app.account_id', $1, true)`, w.A)
+	tx.MustExec(`SELECT app_publish((SELECT jsonb_agg(jsonb_build_object('ord', i, 'account_id', $1::uuid, 'id', gen_random_uuid(), 'at', now(),
+		'actor_id', $2::uuid, 'actor_role', 'Owner', 'action', 'bulk.test', 'entity_type', 'SETTINGS', 'changes', '{}'::jsonb))
+		FROM generate_series(1, 10001) i), '[]', true)`, w.A, w.ownerA.id)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ws := w.srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, map[string]any{"Authorization": "Bearer " + w.ownerA.token, "accountId": w.A})
+	ws.Ack()
+	ws.Subscribe("old", gatewaytest.Request{Query: activitySubscription, Variables: map[string]any{"after": start}})
+	onlyCode(t, ws.NextData("old"), "CURSOR_EXPIRED")
+	// 10,000 behind still replays, from the first after it.
+	recent := crm.StreamCursor{Kind: crm.StreamActivity, ID: uuid.MustParse(w.A), Pos: cursorPos(t, start) + 1}.String()
+	ws = liveActivity(t, w.srv, w.ownerA.token, w.A, recent, nil)
+	expectContiguous(t, ws, cursorPos(t, recent), 3)
+}
+
+// TestActivityAcrossProcesses: two gateway processes on one database. An
+// entry written through one reaches subscribers on both, and a client that
+// moves from one process to the other with its cursor gets every entry
+// once.
+func TestActivityAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	database := dbtest.New(t)
+	first := gatewaytest.StartProcess(t, database, nil)
+	second := gatewaytest.StartProcess(t, database, nil)
+	owner := signUp(t, first, newEmail(t))
+	token := *owner.Token
+	var me struct {
+		Me struct{ Accounts []struct{ Account struct{ ID string } } }
+	}
+	first.Post(t, gatewaytest.Request{Query: `{ me { accounts { account { id } } } }`, Header: bearer(token)}).Decode(t, &me)
+	account := me.Me.Accounts[0].Account.ID
+	start := latestActivityCursor(t, first, token, account)
+
+	onFirst := liveActivity(t, first, token, account, start, nil)
+	onSecond := liveActivity(t, second, token, account, start, nil)
+	createContacts(t, first, token, account, "Both", 10, 2)
+	moved := expectContiguous(t, onFirst, cursorPos(t, start), 10)
+	expectContiguous(t, onSecond, cursorPos(t, start), 10)
+
+	// The first client leaves, entries are written while it is away, and
+	// it comes back to the other process with its cursor.
+	onFirst.Close()
+	createContacts(t, second, token, account, "Away", 5, 1)
+	back := liveActivity(t, second, token, account, moved, nil)
+	createContacts(t, first, token, account, "Back", 5, 1)
+	expectContiguous(t, back, cursorPos(t, moved), 10)
+}
+
+// TestActivitySurvivesALostListener: the LISTEN connection dies while
+// clients are subscribed and entries are being written; every client still
+// ends with every entry once.
+func TestActivitySurvivesALostListener(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	start := latestActivityCursor(t, w.srv, w.ownerA.token, w.A)
+	clients := make([]*gatewaytest.WS, 3)
+	for i := range clients {
+		clients[i] = liveActivity(t, w.srv, w.ownerA.token, w.A, start, nil)
+	}
+	conn := superuser(t, w.srv)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		createContacts(t, w.srv, w.ownerA.token, w.A, "Before", 15, 1)
+		cutListener(t, conn)
+		createContacts(t, w.srv, w.ownerA.token, w.A, "After", 15, 1)
+	}()
+	for _, ws := range clients {
+		expectContiguous(t, ws, cursorPos(t, start), 30)
+	}
+	<-done
+}
+
+// TestLiveActivityFollowsTheRole: a subscriber sees what their role lets
+// them view, and a role change applies at once; a deactivation ends the
+// subscription.
+func TestLiveActivityFollowsTheRole(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	ws := liveActivity(t, w.srv, w.managerA.token, w.A, "", nil)
+	var deal struct{ CreateDeal struct{ ID string } }
+	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "Seen"}) { id } }`, nil).Decode(t, &deal)
+	if e := nextEntry(t, ws); e.Action != "deal.created" || e.EntityID == nil || *e.EntityID != deal.CreateDeal.ID {
+		t.Fatalf("first entry %+v", e)
+	}
+	// A role without deals.
+	var role struct{ CreateRole struct{ ID string } }
+	w.as(t, w.ownerA, w.A, `mutation($in: RoleInput!) { createRole(input: $in) { id } }`, map[string]any{"in": map[string]any{
+		"name": "No deals", "permissions": []map[string]any{
+			{"entity": "CONTACTS", "action": "VIEW", "scope": "ALL"}, {"entity": "MEMBERS", "action": "VIEW", "scope": "ALL"}},
+	}}).Decode(t, &role)
+	w.as(t, w.ownerA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`,
+		map[string]any{"u": w.managerA.id, "r": role.CreateRole.ID}).Decode(t, &struct{}{})
+	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "Unseen"}) { id } }`, nil).Decode(t, &struct{}{})
+	w.as(t, w.ownerA, w.A, `mutation { createContact(input: {lastName: "Seen too"}) { id } }`, nil).Decode(t, &struct{}{})
+	for {
+		e := nextEntry(t, ws)
+		if e.EntityType == "DEALS" {
+			t.Fatalf("a deal reached a role that no longer views deals: %+v", e)
+		}
+		if e.Action == "contact.created" {
+			break
+		}
+	}
+	// The rep views only their own deals.
+	rep := liveActivity(t, w.srv, w.repA.token, w.A, "", map[string]any{"entityType": "DEALS"})
+	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "The owner's"}) { id } }`, nil).Decode(t, &struct{}{})
+	var mine struct{ CreateDeal struct{ ID string } }
+	w.as(t, w.repA, w.A, `mutation { createDeal(input: {title: "The rep's"}) { id } }`, nil).Decode(t, &mine)
+	if e := nextEntry(t, rep); e.EntityID == nil || *e.EntityID != mine.CreateDeal.ID {
+		t.Fatalf("the rep's feed: %+v, want only their own deal", e)
+	}
+
+	// Deactivated, the manager's connection ends with the reason.
+	w.as(t, w.ownerA, w.A, `mutation($u: ID!) { deactivateMember(userId: $u) { userId } }`, map[string]any{"u": w.managerA.id}).Decode(t, &struct{}{})
+	if code, why, err := ws.CloseStatus(10 * time.Second); err != nil || code != 4403 || why != "ACCOUNT_DEACTIVATED" {
+		t.Fatalf("close %d %q (%v), want 4403 ACCOUNT_DEACTIVATED", code, why, err)
+	}
+}
+
+// TestLiveActivityHidesHiddenFields: a role that hides deal amounts never
+// sees them in a live entry's changes; one that does not, does.
+func TestLiveActivityHidesHiddenFields(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	var role struct{ CreateRole struct{ ID string } }
+	w.as(t, w.ownerA, w.A, `mutation($in: RoleInput!) { createRole(input: $in) { id } }`, map[string]any{"in": map[string]any{
+		"name": "Deals without amounts", "permissions": []map[string]any{{"entity": "DEALS", "action": "VIEW", "scope": "ALL"}},
+		"hiddenFields": []string{"deals.amount"},
+	}}).Decode(t, &role)
+	w.as(t, w.ownerA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`,
+		map[string]any{"u": w.readerA.id, "r": role.CreateRole.ID}).Decode(t, &struct{}{})
+	hidden := liveActivity(t, w.srv, w.readerA.token, w.A, "", nil)
+	shown := liveActivity(t, w.srv, w.managerA.token, w.A, "", map[string]any{"entityType": "DEALS"})
+
+	var deal struct{ CreateDeal struct{ ID string } }
+	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "Big one", amount: "987654.32"}) { id } }`, nil).Decode(t, &deal)
+	w.as(t, w.ownerA, w.A, `mutation($id: ID!) { updateDeal(id: $id, input: {amount: "123456.78"}) { id } }`, map[string]any{"id": deal.CreateDeal.ID}).Decode(t, &struct{}{})
+	w.as(t, w.ownerA, w.A, `mutation($id: ID!) { deleteDeal(id: $id) }`, map[string]any{"id": deal.CreateDeal.ID}).Decode(t, &struct{}{})
+	for _, action := range []string{"deal.created", "deal.updated", "deal.deleted"} {
+		e := nextEntry(t, hidden)
+		if e.Action != action || strings.Contains(e.Changes, "amount") || strings.Contains(e.Changes, "987654") || strings.Contains(e.Changes, "123456") {
+			t.Fatalf("%s as a role that hides amounts: %+v", action, e)
+		}
+		if e := nextEntry(t, shown); e.Action != action || (action != "deal.deleted" && !strings.Contains(e.Changes, "amount")) {
+			t.Fatalf("%s as a manager: %+v", action, e)
+		}
+	}
+}
+
+// TestSlowConsumerIsCutOff: a burst far bigger than a subscriber's queue
+// reaches a client that keeps reading, whole and in order (it reads the
+// rest from the stream at its own pace); a client that stops reading is
+// closed with SLOW_CONSUMER once it took nothing for the stall timeout.
+func TestSlowConsumerIsCutOff(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{Env: map[string]string{"SWITCHBOARD_STREAM_STALL_TIMEOUT": "500ms"}})
+	start := latestActivityCursor(t, w.srv, w.ownerA.token, w.A)
+	// The slow client reads nothing until the server gave up on it.
+	slow := liveActivity(t, w.srv, w.ownerA.token, w.A, "", nil)
+	fast := liveActivity(t, w.srv, w.ownerA.token, w.A, start, nil)
+	// Enough entries (big ones) to fill the socket's buffers and the
+	// subscriber's queue, in one transaction.
+	const n = 3000
+	conn := superuser(t, w.srv)
+	tx := conn.MustBegin()
+	tx.MustExec(`SELECT set_config('app.account_id', $1, true)`, w.A)
+	tx.MustExec(`SELECT app_publish((SELECT jsonb_agg(jsonb_build_object('ord', i, 'account_id', $1::uuid, 'id', gen_random_uuid(), 'at', now(),
+		'actor_id', $2::uuid, 'actor_role', 'Owner', 'action', 'bulk.test', 'entity_type', 'SETTINGS',
+		'changes', jsonb_build_object('note', jsonb_build_object('to', repeat('x', 4000)))))
+		FROM generate_series(1, $3::int) i), '[]', true)`, w.A, w.ownerA.id, n)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	expectContiguous(t, fast, cursorPos(t, start), n)
+	deadline := time.Now().Add(30 * time.Second)
+	for metricValue(t, w.srv, `switchboard_streams_ended_total{reason="SLOW_CONSUMER"}`) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow client was never cut off")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	go func() {
+		for {
+			if _, ok := slow.Next(time.Minute); !ok {
+				return
+			}
+		}
+	}()
+	if code, why, err := slow.CloseStatus(30 * time.Second); err != nil || code != 1013 || why != "SLOW_CONSUMER" {
+		t.Fatalf("the slow client: close %d %q (%v), want 1013 SLOW_CONSUMER", code, why, err)
+	}
+}
+
+// metricValue reads one sample of the gateway's metrics (0 when absent).
+func metricValue(t testing.TB, srv *gatewaytest.Server, sample string) float64 {
+	t.Helper()
+	body := metricsText(t, srv)
+	i := strings.Index(body, "\n"+sample+" ")
+	if i < 0 {
+		return 0
+	}
+	value, _, _ := strings.Cut(body[i+len(sample)+2:], "\n")
+	v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
