@@ -64,8 +64,8 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	}
 	database, err := db.Open(ctx, opts.DatabaseURL, db.Options{
 		MaxOpenConns: cfg.DatabaseMaxOpen, Clock: opts.Clock, Logger: logger,
-		TxTimeout: cfg.Limits.OperationTimeout,
-		Sessions:  db.SessionLimits{Idle: cfg.SessionIdleTimeout, Absolute: cfg.SessionAbsoluteTimeout},
+		TxTimeout:             cfg.Limits.OperationTimeout,
+		Sessions:              db.SessionLimits{Idle: cfg.SessionIdleTimeout, Absolute: cfg.SessionAbsoluteTimeout},
 		NotificationRetention: cfg.NotificationRetention,
 	})
 	if err != nil {

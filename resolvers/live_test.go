@@ -200,7 +200,9 @@ func TestActivityAcrossProcesses(t *testing.T) {
 	owner := signUp(t, first, newEmail(t))
 	token := *owner.Token
 	var me struct {
-		Me struct{ Accounts []struct{ Account struct{ ID string } } }
+		Me struct {
+			Accounts []struct{ Account struct{ ID string } }
+		}
 	}
 	first.Post(t, gatewaytest.Request{Query: `{ me { accounts { account { id } } } }`, Header: bearer(token)}).Decode(t, &me)
 	account := me.Me.Accounts[0].Account.ID
