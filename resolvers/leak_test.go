@@ -136,7 +136,9 @@ func ownAccount(t testing.TB, srv *gatewaytest.Server) (token, account string) {
 	t.Helper()
 	token = *signUp(t, srv, newEmail(t)).Token
 	var me struct {
-		Me struct{ Accounts []struct{ Account struct{ ID string } } }
+		Me struct {
+			Accounts []struct{ Account struct{ ID string } }
+		}
 	}
 	srv.Post(t, gatewaytest.Request{Query: `{ me { accounts { account { id } } } }`, Header: bearer(token)}).Decode(t, &me)
 	return token, me.Me.Accounts[0].Account.ID
