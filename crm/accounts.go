@@ -231,6 +231,10 @@ type ActivityEntry struct {
 	Changes    map[string]Change
 	// Cursor resumes the activity subscription after this entry.
 	Cursor string
+	// ChangesJSON, when set, is Changes as this entry's viewer may see
+	// them, already encoded: a live feed shapes each entry for its
+	// subscriber once, and shares the encoding when nothing is hidden.
+	ChangesJSON string
 }
 
 // ActivityFilter narrows the activity log.

@@ -80,6 +80,8 @@ func (r *activityFeedRow) entry(accountID uuid.UUID) (crm.FeedEntry, error) {
 	if err := json.Unmarshal(r.Changes, &e.Changes); err != nil {
 		return e, fmt.Errorf("activity changes: %w", err)
 	}
+	// Encoded once for every subscriber who may see all of them.
+	e.ChangesJSON = string(r.Changes)
 	return e, nil
 }
 

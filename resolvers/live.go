@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"slices"
@@ -122,7 +123,18 @@ func (v *liveViewer) view(e *crm.FeedEntry, f crm.ActivityFilter) (*crm.Activity
 		return nil, false
 	}
 	out := e.ActivityEntry
-	out.Changes = g.VisibleChanges(e.EntityType, e.Changes)
+	if visible := g.VisibleChanges(e.EntityType, e.Changes); len(visible) != len(e.Changes) {
+		// Shaped here, for this subscriber: the changes resolver must not
+		// look the grant up again for every subscriber of every entry.
+		b, err := json.Marshal(visible)
+		if err != nil {
+			return nil, false
+		}
+		out.Changes, out.ChangesJSON = visible, string(b)
+	}
+	if out.ChangesJSON == "" {
+		out.ChangesJSON = "{}"
+	}
 	return &out, true
 }
 

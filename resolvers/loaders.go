@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -224,15 +225,23 @@ func (r *Resolver) newLoaders() *loaders {
 	return l
 }
 
-func withLoaders(ctx context.Context, r *Resolver) context.Context {
-	return context.WithValue(ctx, loadersKey{}, r.newLoaders())
+// loaderSlot holds a response's loaders, made when a field first needs
+// them: most responses (each event of a subscription) load nothing.
+type loaderSlot struct {
+	once sync.Once
+	l    *loaders
 }
 
-// loadersFrom returns the response's loaders (a context without them, a
-// subscription event's, gets loaders of its own).
+func withLoaders(ctx context.Context, _ *Resolver) context.Context {
+	return context.WithValue(ctx, loadersKey{}, &loaderSlot{})
+}
+
+// loadersFrom returns the response's loaders (a context without them gets
+// loaders of its own).
 func (r *Resolver) loadersFrom(ctx context.Context) *loaders {
-	if l, ok := ctx.Value(loadersKey{}).(*loaders); ok {
-		return l
+	if s, ok := ctx.Value(loadersKey{}).(*loaderSlot); ok {
+		s.once.Do(func() { s.l = r.newLoaders() })
+		return s.l
 	}
 	return r.newLoaders()
 }

@@ -59,6 +59,15 @@ func serveChild() int {
 			fmt.Println("SETTLED")
 		}
 	}()
+	if path := os.Getenv("SWITCHBOARD_GATEWAYTEST_CPUPROFILE"); path != "" {
+		// A CPU profile of the process's whole life, for benchmarks.
+		if f, err := os.Create(path); err == nil {
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
