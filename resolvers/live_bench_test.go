@@ -281,20 +281,17 @@ func liveThroughput(b *testing.B, n int) {
 	for _, rate := range []int{10, 25, 50, 100, 200, 400} {
 		sent := map[string]time.Time{}
 		var mu sync.Mutex
-		var samples []time.Duration
+		// Arrivals are matched with their changes afterwards: an entry
+		// may arrive before its mutation's answer does.
+		var got []arrival
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			for a := range arrivals {
-				mu.Lock()
-				at, ok := sent[a.entity]
-				mu.Unlock()
-				if ok {
-					samples = append(samples, a.at.Sub(at))
-				}
 				if a.entity == "" {
 					return
 				}
+				got = append(got, a)
 			}
 		}()
 		const span = 5 * time.Second
@@ -319,6 +316,12 @@ func liveThroughput(b *testing.B, n int) {
 		<-done
 		mu.Lock()
 		events := len(sent)
+		var samples []time.Duration
+		for _, a := range got {
+			if at, ok := sent[a.entity]; ok {
+				samples = append(samples, a.at.Sub(at))
+			}
+		}
 		mu.Unlock()
 		achieved := float64(events) / elapsed.Seconds()
 		complete := len(samples) >= events*n

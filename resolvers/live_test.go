@@ -384,3 +384,76 @@ func metricValue(t testing.TB, srv *gatewaytest.Server, sample string) float64 {
 	}
 	return v
 }
+
+// TestLiveSubscriptionCaps: a connection holds at most 16 live
+// subscriptions and a user at most 64 (in each process); one more is
+// refused with TOO_MANY_SUBSCRIPTIONS, and ending one makes room. (A
+// connection's subscriptions start concurrently, so which one of them is
+// refused is not known in advance: exactly one is.)
+func TestLiveSubscriptionCaps(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	dial := func() *gatewaytest.WS {
+		ws := w.srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, map[string]any{"Authorization": "Bearer " + w.managerA.token, "accountId": w.A})
+		ws.Ack()
+		return ws
+	}
+	subscribe := func(ws *gatewaytest.WS, n int) {
+		for i := range n {
+			query := activitySubscription
+			if i%2 == 1 {
+				query = `subscription { notifications { id } }`
+			}
+			ws.Subscribe(fmt.Sprint(i), gatewaytest.Request{Query: query})
+		}
+	}
+	// refusals reads what comes until the connections are quiet, and
+	// counts the refusals (each followed by its complete).
+	refusals := func(want string, conns ...*gatewaytest.WS) int {
+		n := 0
+		for _, ws := range conns {
+			for {
+				m, ok := ws.Next(time.Second)
+				if !ok {
+					break
+				}
+				switch {
+				case m.Type == "next" && strings.Contains(string(m.Payload), "TOO_MANY_SUBSCRIPTIONS") && strings.Contains(string(m.Payload), want):
+					n++
+				case m.Type == "complete":
+				default:
+					t.Fatalf("unexpected %s %s", m.Type, m.Payload)
+				}
+			}
+		}
+		return n
+	}
+	first := dial()
+	subscribe(first, 17)
+	if n := refusals("per connection", first); n != 1 {
+		t.Fatalf("17 on one connection: %d refused, want 1", n)
+	}
+	conns := []*gatewaytest.WS{dial(), dial(), dial(), dial()}
+	for _, ws := range conns[:3] {
+		subscribe(ws, 16)
+	}
+	subscribe(conns[3], 1)
+	if n := refusals("per user", conns...); n != 1 {
+		t.Fatalf("65 for one user: %d refused, want 1", n)
+	}
+	// Another user is not affected.
+	liveActivity(t, w.srv, w.ownerA.token, w.A, "", nil)
+	// A connection ends: there is room again.
+	conns[0].Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		conns[3].Subscribe("again", gatewaytest.Request{Query: activitySubscription})
+		m, ok := conns[3].Next(500 * time.Millisecond)
+		if !ok {
+			break // no answer: it is live
+		}
+		if !strings.Contains(string(m.Payload), "TOO_MANY_SUBSCRIPTIONS") || time.Now().After(deadline) {
+			t.Fatalf("after one ended: %s %s", m.Type, m.Payload)
+		}
+		conns[3].Expect("complete")
+	}
+}
