@@ -3,7 +3,9 @@
 // ordered consumer that feeds a realtime.Hub. The consumer starts at the
 // events published after Run started and, across reconnections, resumes
 // after the last event it received, so events published while a process
-// was disconnected still reach it (as long as the stream keeps them).
+// was disconnected still reach it (as long as the stream keeps them). It
+// does not receive pg_notify: with this bus, writers call Publish after
+// their commit.
 package natsbus
 
 import (
