@@ -81,7 +81,7 @@ func New(url string, logger *slog.Logger, opts ...Option) *Bus {
 
 // Run receives until ctx ends. It connects (retrying every 2 s, forever, as
 // it does after losing the connection), creates or updates the stream, and
-// consumes it from its end. Once per call.
+// consumes it from its end. Call it once per bus.
 func (b *Bus) Run(ctx context.Context) error {
 	reconnected := make(chan struct{}, 1)
 	opts := []nats.Option{
