@@ -60,7 +60,14 @@ func (b *Bus) Run(ctx context.Context) error {
 			b.log.Warn("realtime listener cannot connect", "err", err)
 		}
 	})
-	defer listener.Close()
+	defer func() {
+		listener.Close()
+		// The listener's goroutine may be blocked handing over a
+		// notification that came after ctx ended: it closes Notify once it
+		// ends (at worst after its current reconnection wait, up to 10 s).
+		for range listener.Notify {
+		}
+	}()
 	defer b.stop()
 	var hooks sync.WaitGroup
 	defer hooks.Wait()

@@ -78,7 +78,7 @@ func TestNotificationsArriveWhenTheirTransactionCommits(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	<-bus.Ready()
+	wait(t, bus.Ready(), "the bus to be ready")
 	sub := bus.Subscribe("a")
 	defer sub.Close()
 
@@ -113,4 +113,54 @@ func open(t *testing.T, dsn string) *sqlx.DB {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// TestRunLeavesNoListenerBehind ends Run while notifications it no longer
+// reads are still coming: the listener's goroutines end all the same
+// (goleak in TestMain checks).
+func TestRunLeavesNoListenerBehind(t *testing.T) {
+	t.Parallel()
+	database := dbtest.New(t)
+	bus := pgbus.New(database.URL, nil)
+	// Holds the bus on its first event, so that the others queue up.
+	release := make(chan struct{})
+	held := make(chan struct{}, 1)
+	bus.OnEvent(func(realtime.Envelope) {
+		select {
+		case held <- struct{}{}:
+			<-release
+		default:
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- bus.Run(ctx) }()
+	wait(t, bus.Ready(), "the bus to be ready")
+	events := make([]realtime.Envelope, 100)
+	for i := range events {
+		events[i] = realtime.Envelope{Topic: "a", Type: fmt.Sprint(i), Data: json.RawMessage(`{}`)}
+	}
+	if err := bus.Publish(ctx, events...); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, held, "the first event")
+	cancel()
+	close(release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run has not returned 10 s after its context ended")
+	}
+}
+
+func wait[T any](t *testing.T, c <-chan T, what string) {
+	t.Helper()
+	select {
+	case <-c:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("waited 10 s for %s", what)
+	}
 }
