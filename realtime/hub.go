@@ -1,11 +1,12 @@
-// Package realtime carries events from the transaction that caused them to
-// the subscriptions that report them, across every gateway process. A
-// writer publishes inside its transaction (so an event exists exactly when
-// its change committed); each process receives every event through one
-// connection of its Bus implementation (pgbus: LISTEN/NOTIFY), and the Hub
-// fans each event out to the subscribers of its topic through bounded
-// queues. This package imports no database driver: the parts that only
-// subscribe and publish depend on the Bus interface.
+// Package realtime carries events from the code that caused them to the
+// subscriptions that report them, across every gateway process. A writer
+// publishes inside its transaction (pg_notify, so an event exists exactly
+// when its change committed) or with Bus.Publish; each process receives
+// every event through one connection of its Bus implementation (pgbus:
+// LISTEN/NOTIFY; natsbus: a NATS JetStream stream), and the Hub fans each
+// event out to the subscribers of its topic through bounded queues. This
+// package imports no database driver: the parts that only subscribe and
+// publish depend on the Bus interface.
 package realtime
 
 import (
@@ -34,17 +35,26 @@ type Bus interface {
 	// OnEvent registers fn to see every event, in order; fn must not block.
 	OnEvent(fn func(Envelope))
 	// OnConnect registers fn to run each time the bus (re)connects,
-	// including the first time: events sent while it was disconnected are
-	// lost to it, so fn re-checks whatever state the process watches.
+	// including the first time: events sent while it was disconnected may
+	// be lost to it (pgbus), so fn re-checks whatever state the process
+	// watches.
 	OnConnect(fn func(ctx context.Context))
 	// Ready is closed once the bus first receives.
 	Ready() <-chan struct{}
 	// Run receives until ctx ends.
 	Run(ctx context.Context) error
+	// Publish sends events now, in order and tied to no transaction, to the
+	// bus of every process, this one included. A caller that needs an event
+	// to exist exactly when a PostgreSQL transaction commits calls
+	// pg_notify(Channel, ...) in that transaction instead (only pgbus
+	// receives it), or calls Publish after the commit and relies on
+	// re-checks for what a crash between the commit and Publish loses.
+	Publish(ctx context.Context, events ...Envelope) error
 }
 
-// Envelope is one event as it travels in a NOTIFY payload (at most 8000
-// bytes, so events carry ids and small facts, not documents).
+// Envelope is one event as it travels in a NOTIFY payload or a bus
+// message (at most 8000 bytes for NOTIFY, so events carry ids and small
+// facts, not documents).
 type Envelope struct {
 	Topic string          `json:"topic"`
 	Type  string          `json:"type"`
@@ -82,7 +92,7 @@ func NewHub(logger *slog.Logger) *Hub {
 	return &Hub{log: logger, subs: map[string]map[*Subscription]struct{}{}, ready: make(chan struct{})}
 }
 
-// Ready is closed once the bus first listens.
+// Ready is closed once the bus first receives.
 func (b *Hub) Ready() <-chan struct{} { return b.ready }
 
 // OnEvent registers fn to see every event, in order, on the bus's own
@@ -93,9 +103,9 @@ func (b *Hub) OnEvent(fn func(Envelope)) {
 	b.handlers = append(b.handlers, fn)
 }
 
-// OnConnect registers fn to run each time the listener (re)connects,
-// including the first time. Events sent while it was disconnected are lost
-// to LISTEN, so fn re-checks whatever state the process watches.
+// OnConnect registers fn to run each time the bus (re)connects, including
+// the first time. Events sent while it was disconnected may be lost (LISTEN
+// loses them), so fn re-checks whatever state the process watches.
 func (b *Hub) OnConnect(fn func(ctx context.Context)) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -176,7 +186,7 @@ func (b *Hub) add(s *Subscription) *Subscription {
 }
 
 // Deliver hands an event to this process's handlers and subscribers, as if
-// it had arrived by NOTIFY. Re-checks after a reconnect use it for events
+// it had arrived through the bus. Re-checks after a reconnect use it for events
 // they find were missed.
 func (b *Hub) Deliver(e Envelope) {
 	b.mu.Lock()
