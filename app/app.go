@@ -22,6 +22,7 @@ import (
 	"switchboard/jobs"
 	"switchboard/mail"
 	"switchboard/realtime"
+	"switchboard/realtime/natsbus"
 	"switchboard/realtime/pgbus"
 	"switchboard/resolvers"
 	"switchboard/secrets"
@@ -62,8 +63,21 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	// The event bus: PostgreSQL's LISTEN/NOTIFY (writers notify inside
+	// their transactions), or NATS JetStream (writers publish after their
+	// commit).
+	var bus realtime.Bus = pgbus.New(opts.DatabaseURL, logger)
+	var publish func(context.Context, ...realtime.Envelope) error
+	if cfg.NATSURL != "" {
+		subject := natsbus.DefaultSubject
+		if cfg.NATSStream != natsbus.DefaultStream {
+			subject = "switchboard." + cfg.NATSStream
+		}
+		nb := natsbus.New(cfg.NATSURL, logger, natsbus.WithStream(cfg.NATSStream, subject))
+		bus, publish = nb, nb.Publish
+	}
 	database, err := db.Open(ctx, opts.DatabaseURL, db.Options{
-		MaxOpenConns: cfg.DatabaseMaxOpen, Clock: opts.Clock, Logger: logger,
+		MaxOpenConns: cfg.DatabaseMaxOpen, Clock: opts.Clock, Logger: logger, Publish: publish,
 		TxTimeout:             cfg.Limits.OperationTimeout,
 		Sessions:              db.SessionLimits{Idle: cfg.SessionIdleTimeout, Absolute: cfg.SessionAbsoluteTimeout},
 		NotificationRetention: cfg.NotificationRetention,
@@ -71,7 +85,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := build(database, opts, logger)
+	a, err := build(database, bus, opts, logger)
 	if err != nil {
 		_ = database.Close()
 		return nil, err
@@ -79,7 +93,7 @@ func New(ctx context.Context, opts Options) (*App, error) {
 	return a, nil
 }
 
-func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
+func build(database *db.DB, bus realtime.Bus, opts Options, logger *slog.Logger) (*App, error) {
 	cfg := opts.Config
 	key, err := secretKey(cfg, logger)
 	// From here cfg is what the process runs with, as the start-up log
@@ -124,7 +138,6 @@ func build(database *db.DB, opts Options, logger *slog.Logger) (*App, error) {
 	}
 	accounts := db.NewAccountServices(database, accountConfig)
 	records := db.NewRecordServices(database, accountConfig)
-	bus := pgbus.New(opts.DatabaseURL, logger)
 	clock := opts.Clock
 	if clock == nil {
 		clock = time.Now

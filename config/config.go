@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,10 @@ type Config struct {
 
 	SMTPURL  string
 	MailFrom string
+	// NATSURL, when set, carries events over NATS JetStream instead of
+	// PostgreSQL's LISTEN/NOTIFY, on the stream NATSStream.
+	NATSURL    string
+	NATSStream string
 
 	SessionIdleTimeout     time.Duration
 	SessionAbsoluteTimeout time.Duration
@@ -133,6 +138,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("introspection", c.Introspection),
 		slog.Bool("secret_key_set", len(c.SecretKey) > 0),
 		slog.String("smtp", RedactURL(c.SMTPURL)),
+		slog.String("nats", RedactURL(c.NATSURL)),
 	)
 }
 
@@ -228,6 +234,16 @@ func Variables() []Variable {
 				c.SecretKey = key
 				return nil
 			}},
+		{Name: "SWITCHBOARD_NATS_URL", Default: "(events go by PostgreSQL LISTEN/NOTIFY)", Doc: "NATS server with JetStream for the event bus, such as `nats://host:4222`: for deployments whose gateways outgrow one PostgreSQL's notifications", Secret: true,
+			set: func(c *Config, v string) error { c.NATSURL = v; return validateURL(v) }},
+		{Name: "SWITCHBOARD_NATS_STREAM", Default: "SWITCHBOARD_EVENTS", Doc: "the JetStream stream of the event bus (subject `switchboard.events`, or `switchboard.<stream>` for another stream): deployments sharing a NATS server keep apart by it",
+			set: func(c *Config, v string) error {
+				if !natsName.MatchString(v) {
+					return errors.New("letters, digits, - and _ only, at most 64")
+				}
+				c.NATSStream = v
+				return nil
+			}},
 		{Name: "SMTP_URL", Default: "(mail written as .eml files under the data dir)", Doc: "outgoing mail server: `smtp://user:pass@host:587` (STARTTLS when offered; `?tls=require` insists) or `smtps://host:465`", Secret: true,
 			set: func(c *Config, v string) error { c.SMTPURL = v; return validateURL(v) }},
 		{Name: "SWITCHBOARD_MAIL_FROM", Default: "Switchboard <no-reply@switchboard.localhost>", Doc: "sender of outgoing mail",
@@ -318,6 +334,7 @@ func Load(getenv func(string) string) (Config, error) {
 		SessionRecheckInterval: 30 * time.Second,
 		JobPollInterval:        time.Second,
 		NotificationRetention:  90 * 24 * time.Hour,
+		NATSStream:             "SWITCHBOARD_EVENTS",
 		Limits: Limits{
 			MaxBodyBytes:       1 << 20,
 			MaxTokens:          5000,
@@ -463,6 +480,9 @@ func parseBool(v string, dst *bool) error {
 	*dst = b
 	return nil
 }
+
+// natsName is what a JetStream stream name (and a subject token) may be.
+var natsName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 func parseDuration(v string, min time.Duration, dst *time.Duration) error {
 	d, err := time.ParseDuration(v)

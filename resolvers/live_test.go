@@ -15,6 +15,7 @@ import (
 	"switchboard/crm"
 	"switchboard/db/dbtest"
 	"switchboard/gateway/gatewaytest"
+	"switchboard/realtime/natsbus/natstest"
 )
 
 // The live subscriptions, as dashboards and notification bells use them.
@@ -455,5 +456,48 @@ func TestLiveSubscriptionCaps(t *testing.T) {
 			t.Fatalf("after one ended: %s %s", m.Type, m.Payload)
 		}
 		conns[3].Expect("complete")
+	}
+}
+
+// TestNATSBusAcrossProcesses: with SWITCHBOARD_NATS_URL, two gateway
+// processes share events through NATS JetStream instead of LISTEN/NOTIFY,
+// with the same semantics: a live entry written through one reaches a
+// subscriber on the other, a client moving between them with its cursor
+// gets every entry once, and a sign-in through one evicts a session
+// subscribed on the other (an announcement sent after its commit).
+func TestNATSBusAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	database := dbtest.New(t)
+	nats := natstest.New(t)
+	env := map[string]string{"SWITCHBOARD_NATS_URL": nats.URL, "SWITCHBOARD_NATS_STREAM": nats.Stream}
+	first := gatewaytest.StartProcess(t, database, env)
+	second := gatewaytest.StartProcess(t, database, env)
+	email := newEmail(t)
+	token, account := ownAccount(t, first)
+	start := latestActivityCursor(t, first, token, account)
+
+	onSecond := liveActivity(t, second, token, account, start, nil)
+	createContacts(t, first, token, account, "Over NATS", 5, 1)
+	moved := expectContiguous(t, onSecond, cursorPos(t, start), 5)
+	onSecond.Close()
+	createContacts(t, second, token, account, "Away", 3, 1)
+	back := liveActivity(t, first, token, account, moved, nil)
+	createContacts(t, second, token, account, "Back", 3, 1)
+	expectContiguous(t, back, cursorPos(t, moved), 6)
+
+	signUp(t, first, email)
+	old := *login(t, first, email, nil).Token
+	ws := subscribeSessionEvents(t, first, gatewaytest.GraphQLTransportWS, old)
+	login(t, second, email, nil)
+	expectEvicted(t, ws, "NEW_LOGIN", "SESSION_EVICTED")
+
+	// It all went through the test's stream.
+	stream, err := nats.JS.Stream(t.Context(), nats.Stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(t.Context())
+	if err != nil || info.State.Msgs == 0 {
+		t.Fatalf("the stream carried %+v (%v)", info, err)
 	}
 }

@@ -2,24 +2,20 @@ package natsbus_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
 	"switchboard/realtime"
 	"switchboard/realtime/bustest"
 	"switchboard/realtime/natsbus"
+	"switchboard/realtime/natsbus/natstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -134,45 +130,11 @@ func (s server) bus(opts ...natsbus.Option) *natsbus.Bus {
 	return natsbus.New(s.url, nil, append(opts, natsbus.WithStream(s.stream, s.subject))...)
 }
 
-// testServer finds the server (SWITCHBOARD_TEST_NATS_URL, else the local
-// default) and names a stream and subject for this test alone, deleting
-// the stream when it ends. It fails when no server with JetStream answers.
+// testServer is this test's server and stream.
 func testServer(t *testing.T) server {
 	t.Helper()
-	serverURL := os.Getenv("SWITCHBOARD_TEST_NATS_URL")
-	if serverURL == "" {
-		serverURL = nats.DefaultURL
-	}
-	shown := "SWITCHBOARD_TEST_NATS_URL"
-	if u, err := url.Parse(serverURL); err == nil {
-		shown = u.Redacted()
-	}
-	nc, err := nats.Connect(serverURL, nats.Timeout(5*time.Second))
-	if err != nil {
-		t.Fatalf("no NATS server answers at %s (%v): start one with JetStream (nats-server -js), or set SWITCHBOARD_TEST_NATS_URL", shown, err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if _, err := js.AccountInfo(ctx); err != nil {
-		t.Fatalf("the NATS server at %s has no JetStream (%v): start it with -js", shown, err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	run := hex.EncodeToString(b[:])
-	stream, subject := natsbus.DefaultStream+"_TEST_"+run, natsbus.DefaultSubject+".test."+run
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := js.DeleteStream(ctx, stream); err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
-			t.Errorf("delete test stream %s: %v", stream, err)
-		}
-	})
-	return server{url: serverURL, stream: stream, subject: subject, js: js}
+	s := natstest.New(t)
+	return server{url: s.URL, stream: s.Stream, subject: s.Subject, js: s.JS}
 }
 
 // gate dials for one bus; shut closes its connections and refuses new
