@@ -38,7 +38,7 @@ build:
 	$(GO) build -o bin/switchboard .
 
 test:
-	$(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
+	./scripts/with-nats.sh $(GO) test -race -shuffle=on -count=1 -timeout 15m ./...
 
 # The suite twenty times in a row under CPU load, to catch flaky tests
 # before CI does (about half an hour; LOOP=n for fewer).

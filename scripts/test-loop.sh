@@ -22,7 +22,7 @@ echo "loading $load cores; running the suite $runs times (logs in $logdir)"
 
 for i in $(seq 1 "$runs"); do
 	start=$(date +%s)
-	if go test -race -shuffle=on -count=1 -timeout 20m ./... >"$logdir/run-$i.log" 2>&1; then
+	if ./scripts/with-nats.sh go test -race -shuffle=on -count=1 -timeout 20m ./... >"$logdir/run-$i.log" 2>&1; then
 		echo "run $i/$runs passed in $(( $(date +%s) - start ))s"
 	else
 		echo "run $i/$runs FAILED after $(( $(date +%s) - start ))s; see $logdir/run-$i.log:"
