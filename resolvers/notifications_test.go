@@ -264,3 +264,39 @@ func TestNotificationsOfAccountChanges(t *testing.T) {
 		t.Fatalf("after a new sign-in: %+v", b.Me.Notifications.Nodes)
 	}
 }
+
+// TestNotificationEmailRetriesAsOneMessage: the mail server refuses the
+// first attempt; the job queue retries, and the recipient gets one message,
+// with the notification's own Message-ID, for the one notification.
+func TestNotificationEmailRetriesAsOneMessage(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	w.smtp.RefuseNext(1)
+	var task struct{ CreateTask struct{ ID string } }
+	w.as(t, w.managerA, w.A, `mutation($a: ID!) { createTask(input: {title: "Retry me", assigneeId: $a}) { id } }`,
+		map[string]any{"a": w.repA.id}).Decode(t, &task)
+	conn := superuser(t, w.srv)
+	var ids []string
+	if err := conn.Select(&ids, `SELECT id::text FROM notifications WHERE recipient_id = $1 AND kind = 'TASK_ASSIGNED'`, w.repA.id); err != nil || len(ids) != 1 {
+		t.Fatalf("notifications %v (%v), want one", ids, err)
+	}
+	var got []string
+	for deadline := time.Now().Add(30 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, m := range w.smtp.Messages() {
+			if len(m.To) == 1 && m.To[0] == w.repA.email && strings.Contains(string(m.Data), "Message-ID: <notification-") {
+				got = append(got, string(m.Data))
+			}
+		}
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "<notification-"+ids[0]+"@") {
+		t.Fatalf("%d messages for the notification %s, want one with its Message-ID", len(got), ids[0])
+	}
+	var attempts int
+	if err := conn.Get(&attempts, `SELECT attempt FROM river_job WHERE kind = 'send_email' AND args->>'message_id' LIKE '<notification-' || $1 || '@%'`,
+		ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 2 {
+		t.Fatalf("sent in %d attempts, want 2 (one refused, one accepted)", attempts)
+	}
+}

@@ -74,6 +74,9 @@ type Server struct {
 	conns   map[net.Conn]struct{}
 	msgs    []Message
 	arrived chan struct{} // closed and replaced whenever a message arrives
+	// refuse is how many of the next messages to refuse with a temporary
+	// failure (RefuseNext).
+	refuse int
 
 	wg sync.WaitGroup // accept loop and sessions, so Close can wait for them
 }
@@ -124,6 +127,15 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	go s.acceptLoop()
 	t.Cleanup(s.close)
 	return s
+}
+
+// RefuseNext makes the server refuse the next n messages, after reading
+// them, with 451 (a temporary failure, as a relay under load answers), so
+// tests can see a sender retry.
+func (s *Server) RefuseNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse = n
 }
 
 // URL returns the URL to configure a mailer with, e.g.
@@ -497,6 +509,15 @@ func (ss *session) data() error {
 	defer ss.resetTx()
 	if tooBig {
 		return ss.reply(552, "5.3.4 message too big")
+	}
+	ss.srv.mu.Lock()
+	refused := ss.srv.refuse > 0
+	if refused {
+		ss.srv.refuse--
+	}
+	ss.srv.mu.Unlock()
+	if refused {
+		return ss.reply(451, "4.3.0 try again later")
 	}
 	subject, text := decode(data)
 	ss.srv.store(Message{
