@@ -69,34 +69,38 @@ func NewLive(bus realtime.Bus, activity interface {
 }
 
 // reserve counts one more live subscription of user on the stream of ctx,
-// until ctx ends.
-func (l *Live) reserve(ctx context.Context, user uuid.UUID) error {
+// until ctx ends or release is called, whichever comes first.
+func (l *Live) reserve(ctx context.Context, user uuid.UUID) (release func(), err error) {
 	s := streamFrom(ctx)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
 	case s != nil && l.byStream[s] >= MaxLivePerStream:
-		return crm.Errorf(crm.CodeTooManySubscriptions, "at most %d live subscriptions per connection", MaxLivePerStream)
+		return nil, crm.Errorf(crm.CodeTooManySubscriptions, "at most %d live subscriptions per connection", MaxLivePerStream)
 	case l.byUser[user] >= MaxLivePerUser:
-		return crm.Errorf(crm.CodeTooManySubscriptions, "at most %d live subscriptions per user", MaxLivePerUser)
+		return nil, crm.Errorf(crm.CodeTooManySubscriptions, "at most %d live subscriptions per user", MaxLivePerUser)
 	}
 	if s != nil {
 		l.byStream[s]++
 	}
 	l.byUser[user]++
-	context.AfterFunc(ctx, func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if s != nil {
-			if l.byStream[s]--; l.byStream[s] == 0 {
-				delete(l.byStream, s)
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			if s != nil {
+				if l.byStream[s]--; l.byStream[s] == 0 {
+					delete(l.byStream, s)
+				}
 			}
-		}
-		if l.byUser[user]--; l.byUser[user] == 0 {
-			delete(l.byUser, user)
-		}
-	})
-	return nil
+			if l.byUser[user]--; l.byUser[user] == 0 {
+				delete(l.byUser, user)
+			}
+		})
+	}
+	context.AfterFunc(ctx, release)
+	return release, nil
 }
 
 // liveViewer is an activity subscriber: who, and their grant now (nil once
@@ -190,7 +194,8 @@ func follow[T realtime.Item, Out any](ctx context.Context, l *Live, feeds *realt
 		}
 		from = &pos
 	}
-	if err := l.reserve(ctx, user); err != nil {
+	release, err := l.reserve(ctx, user)
+	if err != nil {
 		return nil, err
 	}
 	ch := make(chan *Out, liveQueue)
@@ -223,7 +228,10 @@ func follow[T realtime.Item, Out any](ctx context.Context, l *Live, feeds *realt
 			s.End(crm.CodeSlowConsumer)
 		}
 	}
-	err := feeds.Follow(ctx, id, from, data, send, end)
+	err = feeds.Follow(ctx, id, from, data, send, end)
+	if err != nil {
+		release()
+	}
 	switch {
 	case errors.Is(err, realtime.ErrCursorAhead):
 		return nil, crm.InvalidInput("after", "not a cursor of this stream")
