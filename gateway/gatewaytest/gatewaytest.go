@@ -72,6 +72,11 @@ type Server struct {
 	client *http.Client
 }
 
+// CloseIdleConnections closes the test client's idle keep-alive
+// connections to the gateway (whose goroutines then end), for tests that
+// count goroutines.
+func (s *Server) CloseIdleConnections() { s.client.CloseIdleConnections() }
+
 // Settle makes a gateway process (StartProcess) collect its garbage and
 // return free memory to the system, and waits until it has, so that what
 // a benchmark reads of it is what it holds.
