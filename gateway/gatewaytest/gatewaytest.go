@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -434,6 +435,10 @@ type WS struct {
 	messages chan WSMessage
 	closed   chan struct{}
 	closeErr error
+	// done is closed when the test closes the connection, so that a reader
+	// holding a message nobody takes still ends.
+	done     chan struct{}
+	doneOnce sync.Once
 }
 
 // WSMessage is one protocol message from the server.
@@ -464,7 +469,7 @@ func (s *Server) DialWS(t testing.TB, protocol string, header http.Header, paylo
 		t.Fatalf("dial websocket: %v", err)
 	}
 	ws.t = t
-	t.Cleanup(func() { ws.conn.CloseNow() })
+	t.Cleanup(func() { ws.stop(); ws.conn.CloseNow() })
 	ws.Send(WSMessage{Type: "connection_init", Payload: mustJSON(payload)})
 	return ws
 }
@@ -479,7 +484,7 @@ func (s *Server) TryDialWS(ctx context.Context, protocol string, header http.Hea
 		return nil, err
 	}
 	conn.SetReadLimit(4 << 20)
-	ws := &WS{conn: conn, protocol: protocol, messages: make(chan WSMessage, 64), closed: make(chan struct{})}
+	ws := &WS{conn: conn, protocol: protocol, messages: make(chan WSMessage, 64), closed: make(chan struct{}), done: make(chan struct{})}
 	go ws.read()
 	return ws, nil
 }
@@ -514,9 +519,15 @@ func (w *WS) read() {
 			}
 			continue
 		}
-		w.messages <- m
+		select {
+		case w.messages <- m:
+		case <-w.done:
+			return
+		}
 	}
 }
+
+func (w *WS) stop() { w.doneOnce.Do(func() { close(w.done) }) }
 
 // Send writes one protocol message.
 func (w *WS) Send(m WSMessage) {
@@ -596,4 +607,7 @@ func (w *WS) CloseStatus(timeout time.Duration) (websocket.StatusCode, string, e
 }
 
 // Close closes the client side normally.
-func (w *WS) Close() { _ = w.conn.Close(websocket.StatusNormalClosure, "") }
+func (w *WS) Close() {
+	w.stop()
+	_ = w.conn.Close(websocket.StatusNormalClosure, "")
+}
