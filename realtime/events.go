@@ -43,14 +43,9 @@ func ActivityTopic(accountID string) string { return "activity:" + accountID }
 func NotificationsTopic(userID string) string { return "notifications:" + userID }
 
 // StreamAdvance is the data of a TypeStreamAdvanced event: the stream's
-// last position.
+// last position (followers read from their own, whatever it says).
 type StreamAdvance struct {
 	Pos int64 `json:"pos"`
-}
-
-// StreamAdvanced decodes a TypeStreamAdvanced event.
-func StreamAdvanced(e Envelope) (StreamAdvance, error) {
-	return decode[StreamAdvance](e, TypeStreamAdvanced)
 }
 
 // NewEnvelope wraps data as an event of typ on topic.
