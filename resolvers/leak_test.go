@@ -189,3 +189,37 @@ func settledGoroutines(t testing.TB, srv *gatewaytest.Server, want int) int {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestSSEStreamsSendKeepalives: an idle SSE subscription hears a comment
+// every ping interval, so a client that went away without a word is found
+// at the next write (gqlgen's SSE transport sends none unless asked).
+func TestSSEStreamsSendKeepalives(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{HashParams: cheapHash, Env: map[string]string{"SWITCHBOARD_WS_PING_INTERVAL": "200ms"}})
+	token, account := ownAccount(t, srv)
+	body, _ := json.Marshal(map[string]any{"query": activitySubscription})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = withAccount(bearer(token), account)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	pings := 0
+	deadline := time.AfterFunc(10*time.Second, func() { resp.Body.Close() })
+	defer deadline.Stop()
+	for pings < 3 && lines.Scan() {
+		if lines.Text() == ": ping" {
+			pings++
+		}
+	}
+	if pings < 3 {
+		t.Fatalf("%d keepalives from an idle SSE stream in 10 s at a 200 ms interval", pings)
+	}
+}
