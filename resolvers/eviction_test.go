@@ -178,6 +178,18 @@ func awaitSubscriptions(t testing.TB, srv *gatewaytest.Server, n int) {
 	}
 }
 
+// awaitSubscriptionsDown waits until srv runs at most n subscriptions.
+func awaitSubscriptionsDown(t testing.TB, srv *gatewaytest.Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for liveSubscriptions(t, srv) > n {
+		if time.Now().After(deadline) {
+			t.Fatalf("more than %d live subscriptions after 10s", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestLogoutEndsTheOtherTabs(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.Start(t, gatewaytest.Options{HashParams: cheapHash})

@@ -44,7 +44,7 @@ func TestSubscribeUnsubscribeLeaksNothing(t *testing.T) {
 		}
 	}
 	ws.Send(gatewaytest.WSMessage{Type: "complete", ID: "999"})
-	awaitSubscriptions(t, srv, 0)
+	awaitSubscriptionsDown(t, srv, 0)
 	ws.Close()
 	settledGoroutines(t, srv, before)
 }
@@ -150,7 +150,7 @@ func warmUp(t testing.TB, srv *gatewaytest.Server, token, account string) {
 	t.Helper()
 	ws := liveActivity(t, srv, token, account, "", nil)
 	ws.Close()
-	awaitSubscriptions(t, srv, 0)
+	awaitSubscriptionsDown(t, srv, 0)
 }
 
 // settledGoroutines waits for the count of the gateway's goroutines to

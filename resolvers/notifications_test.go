@@ -255,6 +255,7 @@ func TestNotificationsOfAccountChanges(t *testing.T) {
 
 	// A reconnecting client resumes after its last cursor.
 	ws.Close()
+	awaitSubscriptionsDown(t, w.srv, 0)
 	expect(subscribe(deactivated.Cursor), "ACCESS_RESTORED", w.A)
 
 	// A new sign-in ends the session; the notice is there after it.
