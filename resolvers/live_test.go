@@ -255,7 +255,9 @@ func TestActivitySurvivesALostListener(t *testing.T) {
 func TestLiveActivityFollowsTheRole(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, gatewaytest.Options{})
-	ws := liveActivity(t, w.srv, w.managerA.token, w.A, "", nil)
+	// From a cursor: a subscription without one starts wherever its
+	// process's follower is when it starts, which a test cannot know.
+	ws := liveActivity(t, w.srv, w.managerA.token, w.A, latestActivityCursor(t, w.srv, w.ownerA.token, w.A), nil)
 	var deal struct{ CreateDeal struct{ ID string } }
 	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "Seen"}) { id } }`, nil).Decode(t, &deal)
 	if e := nextEntry(t, ws); e.Action != "deal.created" || e.EntityID == nil || *e.EntityID != deal.CreateDeal.ID {
@@ -281,7 +283,7 @@ func TestLiveActivityFollowsTheRole(t *testing.T) {
 		}
 	}
 	// The rep views only their own deals.
-	rep := liveActivity(t, w.srv, w.repA.token, w.A, "", map[string]any{"entityType": "DEALS"})
+	rep := liveActivity(t, w.srv, w.repA.token, w.A, latestActivityCursor(t, w.srv, w.ownerA.token, w.A), map[string]any{"entityType": "DEALS"})
 	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "The owner's"}) { id } }`, nil).Decode(t, &struct{}{})
 	var mine struct{ CreateDeal struct{ ID string } }
 	w.as(t, w.repA, w.A, `mutation { createDeal(input: {title: "The rep's"}) { id } }`, nil).Decode(t, &mine)
@@ -308,8 +310,9 @@ func TestLiveActivityHidesHiddenFields(t *testing.T) {
 	}}).Decode(t, &role)
 	w.as(t, w.ownerA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`,
 		map[string]any{"u": w.readerA.id, "r": role.CreateRole.ID}).Decode(t, &struct{}{})
-	hidden := liveActivity(t, w.srv, w.readerA.token, w.A, "", nil)
-	shown := liveActivity(t, w.srv, w.managerA.token, w.A, "", map[string]any{"entityType": "DEALS"})
+	start := latestActivityCursor(t, w.srv, w.ownerA.token, w.A)
+	hidden := liveActivity(t, w.srv, w.readerA.token, w.A, start, nil)
+	shown := liveActivity(t, w.srv, w.managerA.token, w.A, start, map[string]any{"entityType": "DEALS"})
 
 	var deal struct{ CreateDeal struct{ ID string } }
 	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "Big one", amount: "987654.32"}) { id } }`, nil).Decode(t, &deal)
@@ -335,7 +338,7 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 	w := newWorld(t, gatewaytest.Options{Env: map[string]string{"SWITCHBOARD_STREAM_STALL_TIMEOUT": "500ms"}})
 	start := latestActivityCursor(t, w.srv, w.ownerA.token, w.A)
 	// The slow client reads nothing until the server gave up on it.
-	slow := liveActivity(t, w.srv, w.ownerA.token, w.A, "", nil)
+	slow := liveActivity(t, w.srv, w.ownerA.token, w.A, start, nil)
 	fast := liveActivity(t, w.srv, w.ownerA.token, w.A, start, nil)
 	// Enough entries (big ones) to fill the socket's buffers and the
 	// subscriber's queue, in one transaction.

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"switchboard/crm"
 	"switchboard/gateway/gatewaytest"
 )
 
@@ -77,7 +80,10 @@ func readBell(t testing.TB, srv *gatewaytest.Server, token string, vars map[stri
 func TestNotificationsReachTheirRecipient(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, gatewaytest.Options{})
-	ws := liveNotifications(t, w.srv, w.repA.token, "")
+	// From the start of the rep's stream (they have no notification yet):
+	// without a cursor, a subscription starts wherever its process's
+	// follower is when it starts, which a test cannot know.
+	ws := liveNotifications(t, w.srv, w.repA.token, crm.StreamCursor{Kind: crm.StreamNotifications, ID: uuid.MustParse(w.repA.id)}.String())
 
 	var task struct{ CreateTask struct{ ID string } }
 	w.as(t, w.managerA, w.A, `mutation($a: ID!) { createTask(input: {title: "Call back", assigneeId: $a}) { id } }`,
