@@ -91,12 +91,12 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 		}
 		return next(ctx)
 	})
-	// Order matters: a subscription that delivers a final event holds its
-	// stream before it counts as live, so whatever waits for the count
-	// (tests, dashboards) sees a subscription that will get its last frame
-	// out.
+	// A subscription that delivers a final event holds its stream when it
+	// starts, before its resolver runs and so before it counts as live:
+	// whatever waits for the count (tests, dashboards) sees a subscription
+	// that listens already and will get its last frame out.
 	srv.AroundOperations(holdFinalEvents)
-	srv.AroundOperations(countSubscriptions(opts.Observer))
+	srv.AroundFields(countSubscriptions(opts.Observer))
 	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 		if isQueryOrMutation(ctx) {
 			var cancel context.CancelFunc
@@ -154,16 +154,23 @@ func observeOperations(o Observer) graphql.OperationMiddleware {
 	}
 }
 
-// countSubscriptions keeps the count of live subscriptions: the transport
-// cancels a subscription's context when it ends, however it ends
-// (complete, client gone, shutdown).
-func countSubscriptions(o Observer) graphql.OperationMiddleware {
-	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-		if graphql.GetOperationContext(ctx).Operation.Operation == ast.Subscription {
+// countSubscriptions keeps the count of live subscriptions. One counts
+// once its resolver has returned its events' channel, that is, once it
+// listens (it has subscribed to the bus, joined its feed, read its state);
+// the transport cancels a subscription's context when it ends, however it
+// ends (complete, client gone, shutdown).
+func countSubscriptions(o Observer) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		fc := graphql.GetFieldContext(ctx)
+		if fc == nil || fc.Object != "Subscription" { // the type appears at the root only
+			return next(ctx)
+		}
+		res, err := next(ctx)
+		if err == nil {
 			o.SubscriptionStarted()
 			context.AfterFunc(ctx, o.SubscriptionEnded)
 		}
-		return next(ctx)
+		return res, err
 	}
 }
 
