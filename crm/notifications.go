@@ -3,7 +3,6 @@ package crm
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -137,8 +136,8 @@ func ParseStreamCursor(field, s string, k StreamKind, id uuid.UUID) (int64, erro
 }
 
 // CursorExpired is the error of a cursor that can no longer be replayed.
-func CursorExpired(why string) error {
-	return &Error{Code: CodeCursorExpired, Message: fmt.Sprintf("this cursor can no longer be resumed (%s): load the latest and subscribe without after", why)}
+func CursorExpired() error {
+	return Errorf(CodeCursorExpired, "this cursor can no longer be resumed: load the latest, then subscribe without after")
 }
 
 // FeedEntry is one entry of an account's activity stream as a live feed

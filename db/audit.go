@@ -2,9 +2,7 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -25,23 +23,8 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 		if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
 			return err
 		}
-		var rows []struct {
-			ID         uuid.UUID  `db:"id"`
-			Pos        int64      `db:"pos"`
-			At         time.Time  `db:"at"`
-			ActorID    uuid.UUID  `db:"actor_id"`
-			ActorName  string     `db:"actor_name"`
-			ActorRole  string     `db:"actor_role"`
-			Action     string     `db:"action"`
-			EntityType string     `db:"entity_type"`
-			EntityID   *uuid.UUID `db:"entity_id"`
-			Changes    []byte     `db:"changes"`
-		}
-		err := tx.Select(ctx, &rows, `
-			SELECT l.id, l.pos, l.at, l.actor_id, coalesce(m.display_name, u.name) AS actor_name, l.actor_role, l.action, l.entity_type, l.entity_id, l.changes
-			FROM activity_log l
-			JOIN users u ON u.id = l.actor_id
-			LEFT JOIN memberships m ON m.account_id = l.account_id AND m.user_id = l.actor_id
+		var rows []activityFeedRow
+		err := tx.Select(ctx, &rows, activityFeedSelect+`
 			WHERE l.account_id = $1
 				AND ($2::uuid IS NULL OR l.actor_id = $2)
 				AND ($3 = '' OR l.action = $3)
@@ -57,17 +40,13 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 		}
 		out = &crm.ActivityPage{}
 		rows, out.PageInfo.HasNextPage = pageOf(rows, page.First)
-		for _, r := range rows {
-			entry := crm.ActivityEntry{ID: r.ID, At: r.At.UTC(), ActorID: r.ActorID, ActorName: r.ActorName, ActorRole: r.ActorRole,
-				Action: r.Action, EntityType: crm.Entity(r.EntityType),
-				Cursor: crm.StreamCursor{Kind: crm.StreamActivity, ID: e.account.ID, Pos: r.Pos}.String()}
-			if r.EntityID != nil {
-				entry.EntityID = *r.EntityID
+		for i := range rows {
+			entry, err := rows[i].entry(e.account.ID)
+			if err != nil {
+				return err
 			}
-			if err := json.Unmarshal(r.Changes, &entry.Changes); err != nil {
-				return fmt.Errorf("activity changes: %w", err)
-			}
-			out.Nodes = append(out.Nodes, entry)
+			// The changes field filters them for the viewer's role.
+			out.Nodes = append(out.Nodes, entry.ActivityEntry)
 		}
 		if n := len(rows); n > 0 {
 			out.PageInfo.End = encodeCursor(rows[n-1].At, rows[n-1].ID)
@@ -123,18 +102,8 @@ func (s *AuditService) Notifications(ctx context.Context, a crm.Actor, page crm.
 	err = s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		rows, err := readNotifications(ctx, tx, e.userID(), `n.account_id = $2 AND ($3::timestamptz IS NULL OR (n.at, n.id) < ($3, $4))
 			ORDER BY n.at DESC, n.id DESC LIMIT $5`, e.account.ID, after.at, after.id, page.First+1)
-		if err != nil {
-			return err
-		}
-		out = &crm.NotificationPage{}
-		rows, out.PageInfo.HasNextPage = pageOf(rows, page.First)
-		for _, r := range rows {
-			out.Nodes = append(out.Nodes, r.Notification)
-		}
-		if n := len(rows); n > 0 {
-			out.PageInfo.End = encodeCursor(rows[n-1].At, rows[n-1].ID)
-		}
-		return nil
+		out = notificationPage(rows, page.First, func(n crm.FeedNotification) string { return encodeCursor(n.At, n.ID) })
+		return err
 	})
 	if err != nil {
 		return nil, err

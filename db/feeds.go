@@ -80,8 +80,6 @@ func (r *activityFeedRow) entry(accountID uuid.UUID) (crm.FeedEntry, error) {
 	if err := json.Unmarshal(r.Changes, &e.Changes); err != nil {
 		return e, fmt.Errorf("activity changes: %w", err)
 	}
-	// Encoded once for every subscriber who may see all of them.
-	e.ChangesJSON = string(r.Changes)
 	return e, nil
 }
 
@@ -100,6 +98,9 @@ func (f ActivityFeed) Since(ctx context.Context, accountID uuid.UUID, after int6
 			if err != nil {
 				return err
 			}
+			// Encoded once, for every subscriber who may see all of them
+			// (resolvers' live view shapes the others).
+			e.ChangesJSON = string(rows[i].Changes)
 			out[i] = e
 		}
 		return nil

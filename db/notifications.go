@@ -42,18 +42,8 @@ func (s *NotificationService) Notifications(ctx context.Context, a crm.Actor, f 
 		}
 		rows, err := readNotifications(ctx, tx, p.User.ID, `($2 < 0 OR n.pos < $2) AND (NOT $3 OR n.read_at IS NULL)
 			ORDER BY n.pos DESC LIMIT $4`, before, f.UnreadOnly, page.First+1)
-		if err != nil {
-			return err
-		}
-		out = &crm.NotificationPage{}
-		rows, out.PageInfo.HasNextPage = pageOf(rows, page.First)
-		for _, r := range rows {
-			out.Nodes = append(out.Nodes, r.Notification)
-		}
-		if n := len(rows); n > 0 {
-			out.PageInfo.End = rows[n-1].Cursor
-		}
-		return nil
+		out = notificationPage(rows, page.First, func(n crm.FeedNotification) string { return n.Cursor })
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -148,6 +138,20 @@ func (s *NotificationService) SetNotificationPreference(ctx context.Context, a c
 		return nil, err
 	}
 	return &crm.NotificationPreference{Kind: kind, Email: email, Locked: rule.Locked}, nil
+}
+
+// notificationPage is a page of the first notifications of rows (read one
+// further, to know whether there is more), cursor naming where it ends.
+func notificationPage(rows []crm.FeedNotification, first int, cursor func(crm.FeedNotification) string) *crm.NotificationPage {
+	out := &crm.NotificationPage{}
+	rows, out.PageInfo.HasNextPage = pageOf(rows, first)
+	for _, r := range rows {
+		out.Nodes = append(out.Nodes, r.Notification)
+	}
+	if n := len(rows); n > 0 {
+		out.PageInfo.End = cursor(rows[n-1])
+	}
+	return out
 }
 
 // notificationRetention is how long notifications are kept by default.

@@ -97,14 +97,19 @@ func (r *queryResolver) Account(ctx context.Context, id *uuid.UUID) (*crm.Accoun
 }
 
 func (r *userResolver) Accounts(ctx context.Context, obj *crm.User) ([]crm.AccountAccess, error) {
-	if _, err := r.viewer(ctx, obj); err != nil {
-		return nil, err
-	}
-	a, err := r.actor(ctx, uuid.Nil)
+	a, err := r.viewerActor(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
 	return r.Resolver.Accounts.Accounts(ctx, a)
+}
+
+// viewerActor is the actor of a field of the viewer's own (under me).
+func (r *Resolver) viewerActor(ctx context.Context, obj *crm.User) (crm.Actor, error) {
+	if _, err := r.viewer(ctx, obj); err != nil {
+		return crm.Actor{}, err
+	}
+	return r.actor(ctx, uuid.Nil)
 }
 
 // in is the actor acting in the account an Account object stands for.

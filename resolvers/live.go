@@ -236,7 +236,7 @@ func follow[T realtime.Item, Out any](ctx context.Context, l *Live, feeds *realt
 	case errors.Is(err, realtime.ErrCursorAhead):
 		return nil, crm.InvalidInput("after", "not a cursor of this stream")
 	case errors.Is(err, realtime.ErrCursorExpired):
-		return nil, crm.Errorf(crm.CodeCursorExpired, "this cursor can no longer be resumed: load the latest, then subscribe without after")
+		return nil, crm.CursorExpired()
 	case err != nil:
 		return nil, err
 	}
@@ -329,10 +329,7 @@ func (notificationResolver) SubjectType(_ context.Context, obj *crm.Notification
 
 // Notifications lists the viewer's notifications in every account.
 func (r *userResolver) Notifications(ctx context.Context, obj *crm.User, first *int, after *string, unreadOnly *bool) (*crm.NotificationPage, error) {
-	if _, err := r.viewer(ctx, obj); err != nil {
-		return nil, err
-	}
-	a, err := r.actor(ctx, uuid.Nil)
+	a, err := r.viewerActor(ctx, obj)
 	if err != nil {
 		return nil, err
 	}
@@ -341,10 +338,7 @@ func (r *userResolver) Notifications(ctx context.Context, obj *crm.User, first *
 
 // UnreadNotificationCount counts the viewer's unread notifications.
 func (r *userResolver) UnreadNotificationCount(ctx context.Context, obj *crm.User) (int, error) {
-	if _, err := r.viewer(ctx, obj); err != nil {
-		return 0, err
-	}
-	a, err := r.actor(ctx, uuid.Nil)
+	a, err := r.viewerActor(ctx, obj)
 	if err != nil {
 		return 0, err
 	}
@@ -353,10 +347,7 @@ func (r *userResolver) UnreadNotificationCount(ctx context.Context, obj *crm.Use
 
 // NotificationPreferences lists every kind with its email choice.
 func (r *userResolver) NotificationPreferences(ctx context.Context, obj *crm.User) ([]crm.NotificationPreference, error) {
-	if _, err := r.viewer(ctx, obj); err != nil {
-		return nil, err
-	}
-	a, err := r.actor(ctx, uuid.Nil)
+	a, err := r.viewerActor(ctx, obj)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package resolvers_test
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -81,13 +80,7 @@ func liveActivity(t testing.TB, srv *gatewaytest.Server, token, account, after s
 func nextEntry(t testing.TB, ws *gatewaytest.WS) liveEntry {
 	t.Helper()
 	var out struct{ Activity liveEntry }
-	r := ws.NextData("live")
-	if len(r.Errors) > 0 {
-		t.Fatalf("activity event with errors: %+v", r.Errors)
-	}
-	if err := json.Unmarshal(r.Data, &out); err != nil {
-		t.Fatal(err)
-	}
+	ws.NextData("live").Decode(t, &out)
 	return out.Activity
 }
 

@@ -1,7 +1,6 @@
 package resolvers_test
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -40,13 +39,7 @@ func liveNotifications(t testing.TB, srv *gatewaytest.Server, token, after strin
 func nextNotification(t testing.TB, ws *gatewaytest.WS) notification {
 	t.Helper()
 	var out struct{ Notifications notification }
-	r := ws.NextData("bell")
-	if len(r.Errors) > 0 {
-		t.Fatalf("notification with errors: %+v", r.Errors)
-	}
-	if err := json.Unmarshal(r.Data, &out); err != nil {
-		t.Fatal(err)
-	}
+	ws.NextData("bell").Decode(t, &out)
 	return out.Notifications
 }
 
