@@ -288,19 +288,27 @@ type searchRow struct {
 
 // wordsSQL is the search's CTEs lex and q: q holds the tsquery a search
 // runs (each word's lexemes, ANDed; each also as a prefix; each long word
-// the accounts do not know widened by the accounts' terms that look alike)
-// and the exact one it ranks by, both NULL when the words hold no lexeme.
+// the accounts do not know widened by the accounts' terms that look alike),
+// its terms one by one (for the index's choice, sb_search_docs) and the
+// exact one it ranks by, all NULL when the words hold no lexeme.
 func wordsSQL(q *query, st searchTerms, lexicon []uuid.UUID) string {
 	pWords, pPrefix, pLexicon := q.arg(pq.Array(st.words)), q.arg(st.prefix), q.arg(pq.Array(lexicon))
 	return `lex AS (
 	SELECT u.i, l.lex FROM unnest(` + pWords + `::text[]) WITH ORDINALITY u(word, i)
 	CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('sb_search', u.word))) l(lex)),
 q AS (
-SELECT string_agg(x.term, ' & ')::tsquery AS query, string_agg(x.plain, ' & ')::tsquery AS exact FROM (
+SELECT string_agg(x.term, ' & ')::tsquery AS query, array_agg(x.term::tsquery) AS terms, string_agg(x.plain, ' & ')::tsquery AS exact FROM (
 	SELECT '(' || sb_quote_lexeme(lex.lex)
 		|| CASE WHEN ` + pPrefix + ` AND length(lex.lex) >= 2 THEN ':*' ELSE '' END
-		|| CASE WHEN length(lex.lex) < 4 OR EXISTS (SELECT 1 FROM search_term t WHERE t.account_id = ANY (` + pLexicon + `) AND t.term = lex.lex)
-			THEN '' -- a word the accounts know is taken as meant
+		-- A word the accounts know, or (as a prefix) the start of one, is
+		-- taken as meant: the range is the terms from the word to the word
+		-- followed by the last character (search_term.term sorts by
+		-- code point), or (whole words) to the word followed by the first.
+		-- OFFSET 0: a lookup per word, never a hash of every term of the
+		-- accounts.
+		|| CASE WHEN length(lex.lex) < 4 OR EXISTS (SELECT 1 FROM search_term t WHERE t.account_id = ANY (` + pLexicon + `)
+				AND t.term >= lex.lex AND t.term < lex.lex || CASE WHEN ` + pPrefix + ` THEN chr(1114111) ELSE chr(1) END OFFSET 0)
+			THEN ''
 			ELSE coalesce((SELECT string_agg(' | ' || sb_quote_lexeme(s.term), '')
 				FROM sb_similar_terms(lex.lex, ` + pLexicon + `) s(term)), '') END || ')' AS term,
 		sb_quote_lexeme(lex.lex) AS plain
@@ -320,7 +328,7 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 		lexicon[i] = ac.account.ID
 	}
 	words := wordsSQL(q, st, lexicon)
-	pQuery, pExact := "(SELECT query FROM q)", "(SELECT exact FROM q)"
+	pQuery, pTerms, pExact := "(SELECT query FROM q)", "(SELECT terms FROM q)", "(SELECT exact FROM q)"
 	hidden := []string{} // never NULL: x <> ALL (NULL) is not true
 	for _, ac := range access {
 		for _, f := range ac.grant.Role.HiddenFields {
@@ -357,7 +365,7 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 		pFull, pOwn := q.arg(pq.Array(full)), q.arg(pq.Array(own))
 		bonus := fmt.Sprintf("%.1f", float64(len(crm.RecordTypes)-rank)/10)
 		cands = append(cands, "SELECT d.*, "+bonus+" AS bonus FROM sb_search_docs("+pq.QuoteLiteral(string(t.Entity))+", "+
-			pQuery+"::tsquery, "+like+"::text, "+pFull+"::uuid[], "+pOwn+"::uuid[], "+pViewer+"::uuid, "+pHidden+"::text[], "+
+			pQuery+"::tsquery, "+pTerms+"::tsquery[], "+like+"::text, "+pFull+"::uuid[], "+pOwn+"::uuid[], "+pViewer+"::uuid, "+pHidden+"::text[], "+
 			"(SELECT hwm FROM h), "+strconv.Itoa(searchCandidates)+") d")
 	}
 	if len(cands) == 0 {

@@ -436,11 +436,29 @@ func TestSearchFunctionsKeepToTheVerifiedAccounts(t *testing.T) {
 	f.seedLovelace(ownerB, "b.example", ownerB.ID)
 	_, err := f.raw.Exec(`SELECT set_config('role', $1, true), set_config('app.account_ids', $2, true)`, db.RuntimeRole, ownerA.AccountID.String())
 	noErr(t, err)
-	var accounts []uuid.UUID
-	noErr(t, f.raw.Select(&accounts, `SELECT DISTINCT account_id FROM sb_search_docs('CONTACTS', 'lovelace', NULL, $1, '{}', $2, '{}', 9223372036854775807, 100)`,
-		pq.Array([]uuid.UUID{ownerA.AccountID, ownerB.AccountID}), ownerA.ID))
-	if len(accounts) != 1 || accounts[0] != ownerA.AccountID {
-		t.Errorf("verified A, asked for A and B: documents of %v", accounts)
+	// Either way of reading the index (sb_search_docs chooses by
+	// estimates), the same documents, and only A's.
+	var found [2][]string
+	for i, strategy := range []string{"index", "walk"} {
+		_, err := f.raw.Exec(`SELECT set_config('sb.search_strategy', $1, true)`, strategy)
+		noErr(t, err)
+		var docs []struct {
+			AccountID uuid.UUID `db:"account_id"`
+			RecordID  uuid.UUID `db:"record_id"`
+			Group     string    `db:"grp"`
+		}
+		noErr(t, f.raw.Select(&docs, `SELECT account_id, record_id, grp FROM sb_search_docs('CONTACTS', 'ada:* & lovelace', '{ada:*,lovelace}', NULL,
+			$1, '{}', $2, '{}', 9223372036854775807, 100)`, pq.Array([]uuid.UUID{ownerA.AccountID, ownerB.AccountID}), ownerA.ID))
+		for _, d := range docs {
+			if d.AccountID != ownerA.AccountID {
+				t.Errorf("%s: verified A, asked for A and B: a document of %v", strategy, d.AccountID)
+			}
+			found[i] = append(found[i], d.RecordID.String()+"/"+d.Group)
+		}
+		slices.Sort(found[i])
+	}
+	if len(found[0]) == 0 || !slices.Equal(found[0], found[1]) {
+		t.Errorf("the index finds %v, the walk %v", found[0], found[1])
 	}
 	var terms []string
 	noErr(t, f.raw.Select(&terms, `SELECT * FROM sb_similar_terms('lovleace', $1)`, pq.Array([]uuid.UUID{ownerB.AccountID})))
