@@ -204,13 +204,11 @@ func (s *SearchService) Search(ctx context.Context, a crm.Actor, sq crm.SearchQu
 	if err != nil {
 		return nil, err
 	}
-	types := crm.RecordTypes
-	if sq.Types != nil {
-		types = nil
-		for _, t := range sq.Types {
-			if rt := crm.RecordTypeOf(t); !slices.Contains(types, rt) {
-				types = append(types, rt)
-			}
+	// The searchable types asked for (all when none are named).
+	var types []*crm.RecordType
+	for _, rt := range crm.RecordTypes {
+		if rt.Search != "" && (sq.Types == nil || slices.Contains(sq.Types, rt.Search)) {
+			types = append(types, rt)
 		}
 	}
 	terms := parseSearch(sq.Text)
@@ -349,7 +347,7 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 	like := q.arg(likeArg)
 
 	var cands []string
-	for rank, t := range types {
+	for _, t := range types {
 		full, own := []uuid.UUID{}, []uuid.UUID{}
 		for _, ac := range access {
 			switch ac.grant.Role.Matrix.Scope(t.Entity, crm.View) {
@@ -363,7 +361,8 @@ func searchStatement(viewer uuid.UUID, access []searchAccess, types []*crm.Recor
 			continue
 		}
 		pFull, pOwn := q.arg(pq.Array(full)), q.arg(pq.Array(own))
-		bonus := fmt.Sprintf("%.1f", float64(len(crm.RecordTypes)-rank)/10)
+		// By the registry's order (contacts first), whatever order types has.
+		bonus := fmt.Sprintf("%.1f", float64(len(crm.RecordTypes)-slices.Index(crm.RecordTypes, t))/10)
 		cands = append(cands, "SELECT d.*, "+bonus+" AS bonus FROM sb_search_docs("+pq.QuoteLiteral(string(t.Entity))+", "+
 			pQuery+"::tsquery, "+pTerms+"::tsquery[], "+like+"::text, "+pFull+"::uuid[], "+pOwn+"::uuid[], "+pViewer+"::uuid, "+pHidden+"::text[], "+
 			"(SELECT hwm FROM h), "+strconv.Itoa(searchCandidates)+") d")

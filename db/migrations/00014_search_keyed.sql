@@ -75,11 +75,9 @@ DECLARE
     share float8;     -- the part of them in the accounts searched
     fewest float8;    -- the rarest term's matches in the accounts searched
     every float8;     -- the whole query's, as the planner would guess them
-    n float8;
-    t tsquery;
+    terms tsquery[] := coalesce(p_terms, ARRAY[p_query]);
     counts float8[] := '{}'; -- each term's matches in the accounts searched
     indexed tsquery;  -- the terms the index looks up
-    i integer := 0;
     strategy text := coalesce(current_setting('sb.search_strategy', true), '');
 BEGIN
     IF p_query IS NULL AND p_like IS NULL OR cardinality(scope) = 0 THEN
@@ -89,11 +87,10 @@ BEGIN
         docs := greatest(sb_estimate(format('d.entity = %L', p_entity)), 1);
         share := least(sb_estimate(format('d.entity = %L AND d.account_id = ANY (%L::uuid[])', p_entity, scope)) / docs, 1);
         every := docs * share;
-        FOREACH t IN ARRAY coalesce(p_terms, ARRAY[p_query]) LOOP
-            n := sb_estimate(format('d.entity = %L AND d.tsv @@ %L::tsquery', p_entity, t)) * share;
-            counts := counts || n;
-            every := every * least(n / (docs * share), 1);
-            fewest := least(fewest, n);
+        FOR i IN 1 .. cardinality(terms) LOOP
+            counts[i] := sb_estimate(format('d.entity = %L AND d.tsv @@ %L::tsquery', p_entity, terms[i])) * share;
+            every := every * least(counts[i] / (docs * share), 1);
+            fewest := least(fewest, counts[i]);
         END LOOP;
         -- Walking reads about limit * docs / every rows, cheaply each; the
         -- index reads fewest matches, dearly each (and the walk's cost is
@@ -112,10 +109,9 @@ BEGIN
         -- thirteenth of what checking a document in the table costs (its
         -- page read), so a term up to 13 times as common as the rarest
         -- saves more checks than it costs.
-        FOREACH t IN ARRAY coalesce(p_terms, ARRAY[p_query]) LOOP
-            i := i + 1;
+        FOR i IN 1 .. cardinality(terms) LOOP
             IF counts[i] <= 13 * fewest THEN
-                indexed := CASE WHEN indexed IS NULL THEN t ELSE indexed && t END;
+                indexed := coalesce(indexed && terms[i], terms[i]);
             END IF;
         END LOOP;
     END IF;
@@ -129,7 +125,7 @@ BEGIN
         ORDER BY d.seq + 0 DESC LIMIT $7 $q$,
         p_entity,
         CASE WHEN p_like IS NULL THEN 'd.ktsv @@ $9' WHEN p_query IS NULL THEN 'd.digits LIKE $8' ELSE 'd.ktsv @@ $9 OR d.digits LIKE $8' END,
-        CASE WHEN p_query IS NULL OR cardinality(p_terms) < 2 THEN 'true' WHEN p_like IS NULL THEN '(d.tsv @@ $1) IS TRUE'
+        CASE WHEN p_query IS NULL OR cardinality(terms) < 2 THEN 'true' WHEN p_like IS NULL THEN '(d.tsv @@ $1) IS TRUE'
             ELSE '(d.tsv @@ $1 OR d.digits LIKE $8) IS TRUE' END,
         visible)
     USING p_query, coalesce(p_full, '{}'), scope, p_viewer, coalesce(p_hidden, '{}'), p_hwm, p_limit, p_like,
