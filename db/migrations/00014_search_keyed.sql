@@ -20,7 +20,9 @@
 --     (a GIN lookup of a prefix costs as much as its matches: it cannot
 --     skip), and the whole query checks what it returns;
 --   * when even that term is common in the viewer's accounts, the newest
---     documents are walked instead, the account checked before the words.
+--     documents of each of those accounts are walked instead, merged by
+--     number (an index on account and number, which replaces the one on
+--     number alone: no walk reads another account's documents).
 -- The setting sb.search_strategy ('index' or 'walk') overrides the choice
 -- (tests read both ways; an operator may pin one); both return the same
 -- documents.
@@ -50,6 +52,8 @@ ALTER TABLE search_term ALTER COLUMN term TYPE text COLLATE "C";
 DROP INDEX search_doc_tsv;
 ALTER TABLE search_doc ADD COLUMN ktsv tsvector GENERATED ALWAYS AS (sb_keyed(account_id, tsv)) STORED;
 CREATE INDEX search_doc_ktsv ON search_doc USING gin (ktsv) WITH (fastupdate = off);
+DROP INDEX search_doc_recent;
+CREATE INDEX search_doc_account_recent ON search_doc (account_id, seq);
 
 DROP FUNCTION sb_search_docs(text, tsquery, text, uuid[], uuid[], uuid, text[], bigint, integer);
 
@@ -92,15 +96,22 @@ BEGIN
             every := every * least(counts[i] / (docs * share), 1);
             fewest := least(fewest, counts[i]);
         END LOOP;
-        -- Walking reads about limit * docs / every rows, cheaply each; the
-        -- index reads fewest matches, dearly each (and the walk's cost is
-        -- the one an estimate too low would make unbounded, so it must win
-        -- by a margin).
-        IF p_like IS NULL AND (strategy = 'walk' OR strategy <> 'index' AND greatest(every, 1) * fewest > 0.76 * p_limit * docs) THEN
+        -- Walking reads about limit * docs * share / every documents of the
+        -- accounts, cheaply each; the index reads fewest matches, dearly
+        -- each. The walk's cost is the one an estimate too high would make
+        -- unbounded (a rare word walks every document), so it must win by
+        -- a margin.
+        IF p_like IS NULL AND (strategy = 'walk' OR strategy <> 'index' AND greatest(every, 1) * fewest > 4 * p_limit * docs * share) THEN
+            -- Each account's newest first (its own LIMIT makes each branch
+            -- walk the index on account and number), merged by number.
             RETURN QUERY EXECUTE format($q$
-                SELECT d.account_id, d.entity, d.record_id, d.grp, d.title, d.body, d.tsv, d.digits FROM search_doc d
-                WHERE d.entity = %L AND d.seq <= $6 AND CASE WHEN %s THEN d.tsv @@ $1 ELSE false END
-                ORDER BY d.seq DESC LIMIT $7 $q$, p_entity, visible)
+                SELECT w.account_id, w.entity, w.record_id, w.grp, w.title, w.body, w.tsv, w.digits FROM (%s) w
+                ORDER BY w.seq DESC LIMIT $7 $q$,
+                (SELECT string_agg(format($b$(SELECT d.account_id, d.entity, d.record_id, d.grp, d.title, d.body, d.tsv, d.digits, d.seq
+                    FROM search_doc d WHERE d.entity = %L AND d.account_id = %L AND d.seq <= $6 %s
+                        AND (d.grp = '' OR d.account_id::text || ':' || d.grp <> ALL ($5)) AND d.tsv @@ $1
+                    ORDER BY d.seq DESC LIMIT $7)$b$, p_entity, a, CASE WHEN a = ANY (p_full) THEN '' ELSE 'AND d.owner_id = $4' END),
+                    ' UNION ALL ') FROM unnest(scope) a))
             USING p_query, coalesce(p_full, '{}'), scope, p_viewer, coalesce(p_hidden, '{}'), p_hwm, p_limit;
             RETURN;
         END IF;
@@ -156,6 +167,8 @@ GRANT EXECUTE ON FUNCTION sb_search_docs(text, tsquery, tsquery[], text, uuid[],
 ALTER TABLE search_term ALTER COLUMN term TYPE text COLLATE "default";
 DROP FUNCTION sb_search_docs(text, tsquery, tsquery[], text, uuid[], uuid[], uuid, text[], bigint, integer);
 DROP FUNCTION sb_estimate(text);
+DROP INDEX search_doc_account_recent;
+CREATE INDEX search_doc_recent ON search_doc (seq);
 DROP INDEX search_doc_ktsv;
 ALTER TABLE search_doc DROP COLUMN ktsv;
 CREATE INDEX search_doc_tsv ON search_doc USING gin (tsv) WITH (fastupdate = off);
