@@ -117,8 +117,9 @@ BEGIN
         END IF;
         -- The index looks up the rarest term and every other that is not
         -- much more common: a term's matches cost the index about a
-        -- thirteenth of what checking a document in the table costs (its
-        -- page read), so a term up to 13 times as common as the rarest
+        -- thirteenth of what checking a document in the table costs
+        -- (measured at scale: 0.6 against 8 microseconds, eight searches
+        -- at once), so a term up to 13 times as common as the rarest
         -- saves more checks than it costs.
         FOR i IN 1 .. cardinality(terms) LOOP
             IF counts[i] <= 13 * fewest THEN
