@@ -27,9 +27,13 @@ type Operations interface {
 	// BeginOperation returns a context whose service calls share one
 	// database transaction for their reads (begun at the first, with the
 	// request's session verified once), and end, which closes it. a is the
-	// operation's actor as the request presented it: the membership of the
-	// account it asks for is read with the session, in the same statement.
-	BeginOperation(ctx context.Context, a Actor) (context.Context, func())
+	// operation's actor as the request presented it. inAccount says the
+	// operation reads in an account: the membership of the account it asks
+	// for is then read with the session, in the same statement. An
+	// operation that reads only the user's own (me) has its session
+	// verified alone; should it read in an account after all, that account
+	// is entered then, with a statement more.
+	BeginOperation(ctx context.Context, a Actor, inAccount bool) (context.Context, func())
 }
 
 // Account is a tenant: its data is invisible to everyone who is not a

@@ -47,7 +47,7 @@ func TestAWriteInsideAnOperationKeepsItsReadsUnderTheRuntimeRole(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	owner := f.signUp()
-	ctx, end := f.d.BeginOperation(f.ctx, owner.Actor)
+	ctx, end := f.d.BeginOperation(f.ctx, owner.Actor, true)
 	defer end()
 	_, err := f.ident.Authenticate(ctx, owner.Token) // begins the operation's transaction
 	noErr(t, err)

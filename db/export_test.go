@@ -35,3 +35,19 @@ func ExplainSearchForTest(ctx context.Context, d *DB, a crm.Actor, sq crm.Search
 		})
 	return strings.Join(plan, "\n"), err
 }
+
+// AccountSettingForTest returns the account the transaction's settings
+// name (app.account_id) during a read: in a's account, or (own) of the
+// user's own.
+func AccountSettingForTest(ctx context.Context, d *DB, a crm.Actor, own bool) (string, error) {
+	var setting string
+	get := func(ctx context.Context, tx *Tx) error {
+		return tx.Get(ctx, &setting, `SELECT coalesce(current_setting('app.account_id', true), '')`)
+	}
+	if own {
+		err := d.readAs(ctx, a, func(ctx context.Context, tx *Tx, _ *crm.Principal) error { return get(ctx, tx) })
+		return setting, err
+	}
+	err := d.read(ctx, a, func(ctx context.Context, tx *Tx, _ *entered) error { return get(ctx, tx) })
+	return setting, err
+}

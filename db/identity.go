@@ -438,14 +438,14 @@ func (s *IdentityService) Authenticate(ctx context.Context, token string) (*crm.
 	}
 	if u := s.db.unitFrom(ctx); u != nil {
 		u.mu.Lock()
-		p, err := u.authenticate(ctx, token)
+		p, err := u.authenticate(ctx, token, false)
 		u.mu.Unlock()
 		return p, s.db.settle(ctx, err)
 	}
 	var p *crm.Principal
 	err := s.db.single(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
-		p, _, err = s.db.authenticate(ctx, tx, token, uuid.Nil, false)
+		p, _, err = s.db.authenticate(ctx, tx, token, userOnly, false)
 		return err
 	})
 	if err != nil {

@@ -326,7 +326,7 @@ func (s *InvitationService) AcceptInvitation(ctx context.Context, token string, 
 		var p *crm.Principal
 		if a.Token != "" {
 			var err error
-			if p, _, err = s.db.authenticate(ctx, tx, a.Token, uuid.Nil, true); err != nil {
+			if p, _, err = s.db.authenticate(ctx, tx, a.Token, userOnly, true); err != nil {
 				return err
 			}
 		}

@@ -35,10 +35,17 @@ const memberViewColumns = `
 		r.name AS custom_name, r.permissions AS custom_permissions, r.hidden_fields AS custom_hidden_fields,
 		coalesce(m.display_name, u.name) AS name, u.email`
 
+// memberViewFrom reads a custom role only for a member who has one (most
+// have a built-in role): as a plain LEFT JOIN, each member's row probed
+// roles and its policy, about a sixth of a page's cost in PostgreSQL.
+// OFFSET 0 keeps the planner from turning the lateral back into that join.
 const memberViewFrom = `
 	FROM memberships m
 	JOIN users u ON u.id = m.user_id
-	LEFT JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id`
+	LEFT JOIN LATERAL (
+		SELECT r.name, r.permissions, r.hidden_fields FROM roles r
+		WHERE m.custom_role_id IS NOT NULL AND r.account_id = m.account_id AND r.id = m.custom_role_id
+		OFFSET 0) r ON true`
 
 // member shapes a member for the viewer. Fields the viewer's role hides are
 // listed in HiddenFields; the GraphQL layer shows them as null (its

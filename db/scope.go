@@ -139,14 +139,29 @@ type enterRow struct {
 // (db/driver.go). Every value is one this package made and writes in a
 // fixed form (a hash in hex, a uuid, a boolean, a time, a number): no text
 // from a client reaches the statement.
-func enterStatement(tokenHash []byte, account uuid.UUID, lock bool, now time.Time, idle time.Duration) string {
+func enterStatement(tokenHash []byte, in enterIn, lock bool, now time.Time, idle time.Duration) string {
 	acct := "NULL"
-	if account != uuid.Nil {
-		acct = "'" + account.String() + "'"
+	if in.account != uuid.Nil {
+		acct = "'" + in.account.String() + "'"
 	}
-	return fmt.Sprintf(`SELECT * FROM app_enter(decode('%x', 'hex'), %s::uuid, %t, '%s'::timestamptz, %d * interval '1 microsecond')`,
-		tokenHash, acct, lock, now.UTC().Format(time.RFC3339Nano), idle.Microseconds())
+	return fmt.Sprintf(`SELECT * FROM app_enter(decode('%x', 'hex'), %s::uuid, %t, '%s'::timestamptz, %d * interval '1 microsecond', %t)`,
+		tokenHash, acct, lock, now.UTC().Format(time.RFC3339Nano), idle.Microseconds(), in.member)
 }
+
+// enterIn says what authenticate verifies besides the session: the
+// membership in an account, or none.
+type enterIn struct {
+	member  bool
+	account uuid.UUID // uuid.Nil: the session's current account
+}
+
+// userOnly verifies the session alone, for reads and writes of the user's
+// own: the transaction's scope then holds the user and no account.
+var userOnly = enterIn{}
+
+// memberOf verifies the session and the membership in account (uuid.Nil:
+// the session's current account).
+func memberOf(account uuid.UUID) enterIn { return enterIn{member: true, account: account} }
 
 // errSessionExpired reports, from inside a transaction, a session found
 // past its limits. The transaction cannot end it (under a write it holds
@@ -170,16 +185,16 @@ func (e errIPRefused) Error() string {
 
 var errSignIn = crm.Errorf(crm.CodeUnauthenticated, "sign in first")
 
-// authenticate runs app_enter in tx for token and account (uuid.Nil: the
-// session's current account): it verifies the session, sets the
-// transaction's scope, and returns the principal and the membership row,
-// if any. lock share-locks the session and the membership until tx ends.
-func (d *DB) authenticate(ctx context.Context, tx *Tx, token string, account uuid.UUID, lock bool) (*crm.Principal, *enterRow, error) {
+// authenticate runs app_enter in tx for token and, as in says, a
+// membership: it verifies the session, sets the transaction's scope, and
+// returns the principal and the membership row, if any. lock share-locks
+// the session and the membership until tx ends.
+func (d *DB) authenticate(ctx context.Context, tx *Tx, token string, in enterIn, lock bool) (*crm.Principal, *enterRow, error) {
 	if !secrets.WellFormed(token, secrets.PrefixSession) {
 		return nil, nil, errSignIn
 	}
 	var rows []enterRow
-	if err := tx.Select(ctx, &rows, enterStatement(secrets.HashToken(token), account, lock, tx.Now, d.sessions.Idle)); err != nil {
+	if err := tx.Select(ctx, &rows, enterStatement(secrets.HashToken(token), in, lock, tx.Now, d.sessions.Idle)); err != nil {
 		return nil, nil, fmt.Errorf("authenticate: %w", err)
 	}
 	if len(rows) == 0 {
@@ -253,7 +268,7 @@ func enterAs(p *crm.Principal, r *enterRow, a crm.Actor, now time.Time) (*entere
 
 // enter verifies the actor inside tx and enters their account.
 func (d *DB) enter(ctx context.Context, tx *Tx, a crm.Actor, lock bool) (*entered, error) {
-	p, r, err := d.authenticate(ctx, tx, a.Token, a.AccountID, lock)
+	p, r, err := d.authenticate(ctx, tx, a.Token, memberOf(a.AccountID), lock)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +357,7 @@ func (d *DB) readAs(ctx context.Context, a crm.Actor, fn func(ctx context.Contex
 	}
 	return d.settle(ctx, d.retrying(ctx, func() error {
 		return d.runOnce(ctx, func(ctx context.Context, tx *Tx) error {
-			p, _, err := d.authenticate(ctx, tx, a.Token, uuid.Nil, false)
+			p, _, err := d.authenticate(ctx, tx, a.Token, userOnly, false)
 			if err != nil {
 				return err
 			}
@@ -367,7 +382,7 @@ func (d *DB) readUser(ctx context.Context, userID uuid.UUID, fn func(ctx context
 func (d *DB) writeAs(ctx context.Context, a crm.Actor, fn func(ctx context.Context, tx *Tx, p *crm.Principal) error) error {
 	return d.settle(ctx, d.retrying(ctx, func() error {
 		return d.runOnce(ctx, func(ctx context.Context, tx *Tx) error {
-			p, _, err := d.authenticate(ctx, tx, a.Token, uuid.Nil, true)
+			p, _, err := d.authenticate(ctx, tx, a.Token, userOnly, true)
 			if err != nil {
 				return err
 			}

@@ -31,6 +31,9 @@ type unit struct {
 	// is who asked.
 	hint   uuid.UUID
 	client crm.Client
+	// inAccount: the operation reads in an account, so its first
+	// authentication reads the membership too (crm.Operations).
+	inAccount bool
 
 	mu  sync.Mutex
 	tx  *Tx
@@ -39,8 +42,11 @@ type unit struct {
 	// write of this operation), by token and by token and account.
 	auths  map[string]authMemo
 	scopes map[scopeKey]scopeMemo
-	// scope is what the transaction's settings hold now.
-	scope Scope
+	// scope is what the transaction's settings hold now; unverified, that
+	// its account is one the actor was refused (or not yet verified) in,
+	// which no read may keep.
+	scope      Scope
+	unverified bool
 }
 
 type authMemo struct {
@@ -59,8 +65,9 @@ type scopeMemo struct {
 }
 
 // BeginOperation implements crm.Operations.
-func (d *DB) BeginOperation(ctx context.Context, a crm.Actor) (context.Context, func()) {
-	u := &unit{db: d, hint: a.AccountID, client: a.Client, auths: map[string]authMemo{}, scopes: map[scopeKey]scopeMemo{}}
+func (d *DB) BeginOperation(ctx context.Context, a crm.Actor, inAccount bool) (context.Context, func()) {
+	u := &unit{db: d, hint: a.AccountID, client: a.Client, inAccount: inAccount,
+		auths: map[string]authMemo{}, scopes: map[scopeKey]scopeMemo{}}
 	return context.WithValue(ctx, unitKey{}, u), u.close
 }
 
@@ -89,7 +96,7 @@ func (u *unit) finish(err error) {
 	if endErr := u.end(err); endErr != nil && err == nil {
 		u.db.log.Warn("end read transaction", "err", endErr)
 	}
-	u.tx, u.end, u.scope = nil, nil, Scope{}
+	u.tx, u.end, u.scope, u.unverified = nil, nil, Scope{}, false
 }
 
 // begin opens the unit's transaction if it has none. The database work
@@ -107,25 +114,37 @@ func (u *unit) begin(ctx context.Context) error {
 	return nil
 }
 
-// authenticate verifies token in the unit's transaction, once.
-func (u *unit) authenticate(ctx context.Context, token string) (*crm.Principal, error) {
+// authenticate verifies token in the unit's transaction, once. The
+// membership of the operation's account comes in the same statement when
+// the operation reads in an account, or when the caller is about to
+// (member): its first scoped read then costs no statement of its own.
+func (u *unit) authenticate(ctx context.Context, token string, member bool) (*crm.Principal, error) {
 	if m, ok := u.auths[token]; ok {
 		return m.principal, m.err
 	}
 	if err := u.begin(ctx); err != nil {
 		return nil, err
 	}
-	p, r, err := u.db.authenticate(ctx, u.tx, token, u.hint, false)
+	member = member || u.inAccount
+	in := userOnly
+	if member {
+		in = memberOf(u.hint)
+	}
+	p, r, err := u.db.authenticate(ctx, u.tx, token, in, false)
 	if u.abort(err) {
 		return nil, err
 	}
 	u.auths[token] = authMemo{principal: p, err: err}
 	if err == nil {
-		u.scope = Scope{UserID: p.User.ID, AccountID: target(u.hint, p)}
-		// The membership came with the session: enter it now, so the
-		// operation's first scoped read costs no statement of its own.
-		e, enterErr := enterAs(p, r, crm.Actor{Token: token, AccountID: u.hint, Client: u.client}, u.tx.Now)
-		u.scopes[scopeKey{token, u.scope.AccountID}] = scopeMemo{e: e, err: enterErr}
+		u.scope, u.unverified = Scope{UserID: p.User.ID}, false
+		if member {
+			// The settings name the account whether or not the membership
+			// holds; a refusal leaves them for the next read to replace.
+			u.scope.AccountID = target(u.hint, p)
+			e, enterErr := enterAs(p, r, crm.Actor{Token: token, AccountID: u.hint, Client: u.client}, u.tx.Now)
+			u.scopes[scopeKey{token, u.scope.AccountID}] = scopeMemo{e: e, err: enterErr}
+			u.unverified = enterErr != nil
+		}
 	}
 	return p, err
 }
@@ -140,7 +159,7 @@ func target(requested uuid.UUID, p *crm.Principal) uuid.UUID {
 // verify returns the actor's verified scope, from what the unit already
 // knows or, once, from the unit's transaction. The caller holds u.mu.
 func (u *unit) verify(ctx context.Context, a crm.Actor) (*entered, error) {
-	p, err := u.authenticate(ctx, a.Token)
+	p, err := u.authenticate(ctx, a.Token, true)
 	if err != nil {
 		return nil, err
 	}
@@ -156,9 +175,9 @@ func (u *unit) verify(ctx context.Context, a crm.Actor) (*entered, error) {
 		return nil, err
 	}
 	u.scopes[key] = scopeMemo{e: e, err: err}
-	if e != nil {
-		u.scope = Scope{UserID: e.userID(), AccountID: e.account.ID}
-	}
+	// app_enter set the account's scope before the membership was read:
+	// a refusal leaves it in the settings, unverified.
+	u.scope, u.unverified = Scope{UserID: p.User.ID, AccountID: key.account}, err != nil
 	return e, err
 }
 
@@ -174,11 +193,11 @@ func (u *unit) run(ctx context.Context, a crm.Actor, fn func(ctx context.Context
 	if err := u.begin(ctx); err != nil {
 		return err
 	}
-	if want := (Scope{UserID: e.userID(), AccountID: e.account.ID}); u.scope != want {
+	if want := (Scope{UserID: e.userID(), AccountID: e.account.ID}); u.scope != want || u.unverified {
 		if err := u.tx.setScope(ctx, want); u.abort(err) {
 			return err
 		}
-		u.scope = want
+		u.scope, u.unverified = want, false
 	}
 	err = fn(ctx, u.tx, e)
 	u.abort(err)
@@ -189,7 +208,7 @@ func (u *unit) run(ctx context.Context, a crm.Actor, fn func(ctx context.Context
 func (u *unit) runAs(ctx context.Context, token string, fn func(ctx context.Context, tx *Tx, p *crm.Principal) error) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	p, err := u.authenticate(ctx, token)
+	p, err := u.authenticate(ctx, token, false)
 	if err != nil {
 		return err
 	}
@@ -208,12 +227,14 @@ func (u *unit) asUser(ctx context.Context, userID uuid.UUID, fn func(ctx context
 	if err := u.begin(ctx); err != nil {
 		return err
 	}
-	if u.scope.UserID != userID {
+	// A read of the user's own may keep an account the user was verified
+	// in (their own rows are all it asks for), never one they were refused.
+	if u.scope.UserID != userID || u.unverified {
 		want := Scope{UserID: userID}
 		if err := u.tx.setScope(ctx, want); u.abort(err) {
 			return err
 		}
-		u.scope = want
+		u.scope, u.unverified = want, false
 	}
 	err := fn(ctx, u.tx)
 	u.abort(err)

@@ -110,7 +110,7 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 		if opts.Auth != nil && opts.Auth.Operations != nil {
 			a, _ := opts.Auth.actor(ctx, uuid.Nil)
 			var end func()
-			ctx, end = opts.Auth.Operations.BeginOperation(ctx, a)
+			ctx, end = opts.Auth.Operations.BeginOperation(ctx, a, !readsOnlyUsersOwn(ctx))
 			defer end()
 			// And each response loads records through loaders of its own.
 			ctx = withLoaders(ctx, opts.Auth)
@@ -125,6 +125,27 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 		return resp
 	})
 	return srv
+}
+
+// readsOnlyUsersOwn reports a query whose root fields are all me (or
+// __typename): it reads the user's own, in no account, so its session is
+// verified without a membership. Anything else, fragments at the root
+// included, counts as reading in an account.
+func readsOnlyUsersOwn(ctx context.Context) bool {
+	if !graphql.HasOperationContext(ctx) {
+		return false
+	}
+	op := graphql.GetOperationContext(ctx).Operation
+	if op == nil || op.Operation != ast.Query {
+		return false
+	}
+	for _, sel := range op.SelectionSet {
+		f, ok := sel.(*ast.Field)
+		if !ok || (f.Name != "me" && f.Name != "__typename") {
+			return false
+		}
+	}
+	return true
 }
 
 func isQueryOrMutation(ctx context.Context) bool {
