@@ -135,6 +135,9 @@ func (u *unit) authenticate(ctx context.Context, token string, member bool) (*cr
 		return nil, err
 	}
 	u.auths[token] = authMemo{principal: p, err: err}
+	// A refused session (ended, expired) may have left its scope in the
+	// settings too.
+	u.unverified = err != nil
 	if err == nil {
 		u.scope, u.unverified = Scope{UserID: p.User.ID}, false
 		if member {
