@@ -134,6 +134,16 @@ type enterRow struct {
 	Allowlist         pq.StringArray `db:"ip_allowlist"`
 }
 
+// touched reports that app_enter touched the session (its once-a-minute
+// last_seen_at) in a read: the session's row is then locked until the
+// transaction ends. A touch sets last_seen_at to now as sent, to the
+// microsecond; a session created at now (a clock that stands still, in
+// tests) has it without a touch, and a touched one was last seen a minute
+// before at least, so was created before now.
+func (r *enterRow) touched(now time.Time) bool {
+	return r.LastSeenAt.Equal(now) && !r.CreatedAt.Equal(now)
+}
+
 // enterStatement is app_enter's call with its arguments written in: it has
 // no parameters, so it rides in the round trip that begins its transaction
 // (db/driver.go). Every value is one this package made and writes in a

@@ -148,8 +148,21 @@ func (u *unit) authenticate(ctx context.Context, token string, member bool) (*cr
 			u.scopes[scopeKey{token, u.scope.AccountID}] = scopeMemo{e: e, err: enterErr}
 			u.unverified = enterErr != nil
 		}
+		u.commitTouch(r)
 	}
 	return p, err
+}
+
+// commitTouch commits the unit's transaction at once when its app_enter
+// touched the session: the touch holds the session's row until the
+// transaction ends, and a write of the same operation (a sign-out, a
+// password change), in a transaction of its own, would wait for it until
+// the operation timed out. The verifications stand for the operation; its
+// next read begins a transaction again. That is once a minute a session.
+func (u *unit) commitTouch(r *enterRow) {
+	if u.tx != nil && r != nil && r.touched(u.tx.Now) {
+		u.finish(nil)
+	}
 }
 
 func target(requested uuid.UUID, p *crm.Principal) uuid.UUID {
@@ -173,7 +186,12 @@ func (u *unit) verify(ctx context.Context, a crm.Actor) (*entered, error) {
 	if err := u.begin(ctx); err != nil {
 		return nil, err
 	}
-	e, err := u.db.enter(ctx, u.tx, a, false)
+	// db.enter, with app_enter's row kept for commitTouch.
+	var e *entered
+	fresh, r, err := u.db.authenticate(ctx, u.tx, a.Token, memberOf(a.AccountID), false)
+	if err == nil {
+		e, err = enterAs(fresh, r, a, u.tx.Now)
+	}
 	if u.abort(err) {
 		return nil, err
 	}
@@ -181,6 +199,7 @@ func (u *unit) verify(ctx context.Context, a crm.Actor) (*entered, error) {
 	// app_enter set the account's scope before the membership was read:
 	// a refusal leaves it in the settings, unverified.
 	u.scope, u.unverified = Scope{UserID: p.User.ID, AccountID: key.account}, err != nil
+	u.commitTouch(r)
 	return e, err
 }
 

@@ -261,3 +261,33 @@ func TestMemberListShowsLastSeenWhenAsked(t *testing.T) {
 		t.Errorf("a list without last-seen times answered %d members", len(out.Account.Members.Nodes))
 	}
 }
+
+// TestAWriteAfterTheSessionsTouchDoesNotWaitForItself: a session used
+// after a minute is touched by the operation's first read (its
+// last_seen_at), and the touch locks the session's row until that read's
+// transaction ends. A write of the same operation runs in a transaction of
+// its own that holds the session too: it must not wait for its own
+// operation's read. Before, sign-out, password change and the 2-step
+// mutations on a session idle for a minute hung until the operation's
+// time limit (two pool connections each all the while).
+func TestAWriteAfterTheSessionsTouchDoesNotWaitForItself(t *testing.T) {
+	t.Parallel()
+	clock := newFakeClock()
+	// A short time limit, so that a write that waits fails fast.
+	w := newWorld(t, gatewaytest.Options{Clock: clock.Now, Env: map[string]string{"SWITCHBOARD_OPERATION_TIMEOUT": "3s"}})
+	for _, m := range []struct {
+		who   person
+		query string
+	}{
+		{w.ownerA, `mutation { enableTotp { secret } }`},
+		{w.repA, `mutation { logout }`},
+		{w.adminA, `mutation($u: ID!) { updateMember(userId: $u, input: {name: "After a minute"}) { name } }`},
+	} {
+		clock.Advance(2 * time.Minute)
+		var vars map[string]any
+		if strings.Contains(m.query, "$u") {
+			vars = map[string]any{"u": w.readerA.id}
+		}
+		w.as(t, m.who, w.A, m.query, vars).Decode(t, &struct{}{})
+	}
+}
