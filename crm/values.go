@@ -58,10 +58,17 @@ type Date string
 // ParseDate reads a day in ISO 8601 form.
 func ParseDate(s string) (Date, error) {
 	t, err := time.Parse(time.DateOnly, strings.TrimSpace(s))
-	if err != nil || t.Year() < 1900 || t.Year() > 2999 {
+	if err != nil || !TimeInRange(t) {
 		return "", fmt.Errorf("%q is not a date from 1900 to 2999 (YYYY-MM-DD)", s)
 	}
 	return Date(t.Format(time.DateOnly)), nil
+}
+
+// TimeInRange reports a time (or a date's midnight) from 1900 to 2999 in
+// UTC, the range of every time and date a client may give.
+func TimeInRange(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 1900 && y <= 2999
 }
 
 // EmailAddress is one of a contact's addresses.

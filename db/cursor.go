@@ -13,14 +13,16 @@ import (
 )
 
 // cursor is a position in a list ordered by (time, id) descending. It is
-// opaque to clients: base64url of "unix nanoseconds:uuid".
+// opaque to clients: base64url of "u<unix microseconds>:uuid". (Cursors
+// of earlier releases held unix nanoseconds, without the u; they are still
+// read. Nanoseconds overflow before 1678 and after 2262.)
 type cursor struct {
 	at *time.Time
 	id uuid.UUID
 }
 
 func encodeCursor(at time.Time, id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixNano(), 10) + ":" + id.String()))
+	return base64.RawURLEncoding.EncodeToString([]byte("u" + strconv.FormatInt(at.UnixMicro(), 10) + ":" + id.String()))
 }
 
 // decodeCursor reads a cursor; the empty string is the start of the list.
@@ -32,11 +34,12 @@ func decodeCursor(s string) (cursor, error) {
 	if err != nil {
 		return cursor{}, err
 	}
-	nanos, id, ok := strings.Cut(string(raw), ":")
+	when, id, ok := strings.Cut(string(raw), ":")
 	if !ok {
 		return cursor{}, errors.New("malformed cursor")
 	}
-	n, err := strconv.ParseInt(nanos, 10, 64)
+	micros, isMicros := strings.CutPrefix(when, "u")
+	n, err := strconv.ParseInt(micros, 10, 64)
 	if err != nil {
 		return cursor{}, err
 	}
@@ -45,6 +48,12 @@ func decodeCursor(s string) (cursor, error) {
 		return cursor{}, err
 	}
 	at := time.Unix(0, n).UTC()
+	if isMicros {
+		at = time.UnixMicro(n).UTC()
+	}
+	if !crm.TimeInRange(at) {
+		return cursor{}, errors.New("cursor out of range")
+	}
 	return cursor{at: &at, id: u}, nil
 }
 

@@ -588,7 +588,7 @@ func cursorValue(k sortKey, v any) (string, bool) {
 		if s == "-infinity" {
 			return s, true
 		}
-		_, err := time.Parse(time.DateOnly, s)
+		_, err := crm.ParseDate(s)
 		return s, err == nil
 	case "timestamptz":
 		s, ok := v.(string)
@@ -598,8 +598,10 @@ func cursorValue(k sortKey, v any) (string, bool) {
 		if s == "-infinity" {
 			return s, true
 		}
-		_, err := time.Parse("2006-01-02T15:04:05.999999-07:00", s)
-		return s, err == nil
+		// Only a time a client could have written: PostgreSQL refuses
+		// year 0, and a cursor is the client's to forge.
+		t, err := time.Parse("2006-01-02T15:04:05.999999-07:00", s)
+		return s, err == nil && crm.TimeInRange(t)
 	}
 	return "", false
 }

@@ -127,6 +127,9 @@ func (c searchCursor) encode() string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.hwm, 10) + "|" + c.score + "|" + c.entity + "|" + c.id.String()))
 }
 
+// scoreText is a score in a search cursor: numeric's text, bounded.
+var scoreText = regexp.MustCompile(`^-?[0-9]{1,20}(\.[0-9]{1,30})?$`)
+
 func decodeSearchCursor(s string) (*searchCursor, error) {
 	if s == "" {
 		return nil, nil
@@ -144,7 +147,9 @@ func decodeSearchCursor(s string) (*searchCursor, error) {
 	if c.hwm, err = strconv.ParseInt(parts[0], 10, 64); err != nil {
 		return nil, bad
 	}
-	if _, err := strconv.ParseFloat(c.score, 64); err != nil {
+	// The score as PostgreSQL wrote it (numeric's text); ParseFloat would
+	// take Go's forms too (0x1p-2, 1_0), which numeric refuses.
+	if !scoreText.MatchString(c.score) {
 		return nil, bad
 	}
 	if !crm.Entity(c.entity).IsRecord() {

@@ -44,6 +44,11 @@ func UnmarshalUUID(v any) (uuid.UUID, error) {
 	if err != nil || len(s) != 36 {
 		return uuid.Nil, crm.InvalidInput("", "%s is not an id", quoteShort(s))
 	}
+	// The nil id is no one's: resolvers read it as "not given" (the
+	// current account, say), which a client must not be able to say so.
+	if id == uuid.Nil {
+		return uuid.Nil, crm.InvalidInput("", "%s is no one's id", quoteShort(s))
+	}
 	return id, nil
 }
 
@@ -144,17 +149,20 @@ func UnmarshalBoolean(v any) (bool, error) {
 // MarshalTime writes a time in UTC, RFC 3339 with fractional seconds.
 func MarshalTime(t time.Time) graphql.Marshaler { return graphql.MarshalTime(t.UTC()) }
 
-// UnmarshalTime accepts an RFC 3339 time with a year from 1 to 9999:
-// PostgreSQL and JSON clients both handle that range, and nothing a CRM
-// records lies outside it.
+// UnmarshalTime accepts an RFC 3339 time from 1900 to 2999 in UTC, the
+// range of a date (crm.ParseDate): nothing a CRM records lies outside it,
+// and at its edges a time went wrong (Go's zero time, year 1, is written
+// back as null; PostgreSQL keeps year 0, which it writes as "1 BC", and
+// JSON and Go refuse years past 9999). The year is checked in UTC, where
+// the time is kept: an offset moves it across a year.
 func UnmarshalTime(v any) (time.Time, error) {
 	s, ok := v.(string)
 	if !ok {
 		return time.Time{}, crm.InvalidInput("", "a time is a string like 2026-12-01T09:30:00Z")
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil || t.Year() < 1 || t.Year() > 9999 {
-		return time.Time{}, crm.InvalidInput("", "%s is not a time like 2026-12-01T09:30:00Z (RFC 3339, years 1 to 9999)", quoteShort(s))
+	if err != nil || !crm.TimeInRange(t) {
+		return time.Time{}, crm.InvalidInput("", "%s is not a time like 2026-12-01T09:30:00Z (RFC 3339, from 1900 to 2999 in UTC)", quoteShort(s))
 	}
 	return t.UTC(), nil
 }

@@ -29,7 +29,8 @@ func requestedAccount(ctx context.Context) (uuid.UUID, error) {
 		return uuid.Nil, nil
 	}
 	id, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
+	// The nil id would read as no header at all: the current account.
+	if err != nil || len(raw) != 36 || id == uuid.Nil {
 		return uuid.Nil, crm.InvalidInput("X-Account-ID", "is not an account id")
 	}
 	return id, nil

@@ -3,6 +3,7 @@ package resolvers_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -55,6 +56,16 @@ func TestScalarsAreStrict(t *testing.T) {
 		{"a time past year 9999", `query($s: Time) { account { activity(filter: {since: $s}) { nodes { id } } } }`, map[string]any{"s": "294277-01-01T00:00:00Z"}, "since"},
 		{"a time before year 1", `query($s: Time) { account { activity(filter: {until: $s}) { nodes { id } } } }`, map[string]any{"s": "-0001-01-01T00:00:00Z"}, "until"},
 		{"a number for an ID", `query($id: ID) { account(id: $id) { id } }`, map[string]any{"id": 7}, ""},
+		// The nil id read as "not given": the current account.
+		{"the nil id", `query($id: ID) { account(id: $id) { id } }`, map[string]any{"id": "00000000-0000-0000-0000-000000000000"}, "id"},
+		// Go's zero time is written back as null, so it broke every list
+		// that showed it.
+		{"Go's zero time", `query($s: Time) { account { activity(filter: {since: $s}) { nodes { id } } } }`, map[string]any{"s": "0001-01-01T00:00:00Z"}, "since"},
+		// The year is the UTC one: offsets moved these across 9999 and 1.
+		{"past 9999 in UTC", `query($s: Time) { account { activity(filter: {since: $s}) { nodes { id } } } }`, map[string]any{"s": "9999-12-31T23:59:59-14:00"}, "since"},
+		{"before year 1 in UTC", `query($s: Time) { account { activity(filter: {since: $s}) { nodes { id } } } }`, map[string]any{"s": "0001-01-01T00:00:00+14:00"}, "since"},
+		// PageArgs reads 0 as the default page.
+		{"a page of none", `query($f: Int) { account { members(first: $f) { nodes { userId } } } }`, map[string]any{"f": 0}, "first"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := w.as(t, w.ownerA, w.A, tc.query, tc.vars)
@@ -87,6 +98,34 @@ func TestScalarsAreStrict(t *testing.T) {
 	if after := count(); after != before {
 		t.Fatal("an invalid UTF-8 name was stored")
 	}
+}
+
+// TestForgedPositionsAreTheClientsMistake: a cursor is the client's to
+// forge, and a forged one is refused as bad input (never INTERNAL, from
+// PostgreSQL refusing what it holds), as is the nil id as X-Account-ID,
+// which read as no header at all (the current account).
+func TestForgedPositionsAreTheClientsMistake(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	nilID := "00000000-0000-0000-0000-000000000000"
+	for _, tc := range []struct{ name, query, after string }{
+		{"a list cursor in year 0", `query($a: String) { account { contacts(after: $a, orderBy: {field: CREATED, direction: DESC}) { nodes { id } } } }`,
+			b64(`CREATED:d:["0000-01-01T00:00:00+00:00", "` + nilID + `"]`)},
+		{"a search score in Go's hex", `query($a: String) { search(query: "acme", after: $a) { nodes { title } } }`,
+			b64("1|0x1p-2|DEALS|" + nilID)},
+		{"a search score with an underscore", `query($a: String) { search(query: "acme", after: $a) { nodes { title } } }`,
+			b64("1|1_0|DEALS|" + nilID)},
+		{"a time cursor past 2262 in nanoseconds", `query($a: String) { account { activity(after: $a) { nodes { id } } } }`,
+			b64("u99999999999999999:" + nilID)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			onlyCode(t, w.as(t, w.ownerA, w.A, tc.query, map[string]any{"a": tc.after}), "BAD_USER_INPUT")
+		})
+	}
+	t.Run("the nil id as X-Account-ID", func(t *testing.T) {
+		onlyCode(t, w.as(t, w.ownerA, nilID, `{ account { id } }`, nil), "BAD_USER_INPUT")
+	})
 }
 
 // TestHeadersCannotSwitchOffBruteForceProtection: a User-Agent that is

@@ -184,6 +184,12 @@ func pageArgs(first *int, after *string) crm.PageArgs {
 	var p crm.PageArgs
 	if first != nil {
 		p.First = *first
+		if *first == 0 {
+			// PageArgs reads 0 as "not given" (the default page); a client
+			// that asks for none gets the range instead (the schema gives
+			// the default itself).
+			p.First = -1
+		}
 	}
 	p.After = deref(after)
 	return p

@@ -214,7 +214,11 @@ func TestBadRecordInputIsTheClientsMistake(t *testing.T) {
 	seed := w.seedRecords(t, w.ownerA, w.A, w.repA)
 	schema := graph.NewExecutableSchema(graph.Config{}).Schema()
 	bad := []any{42, true, "x", []any{1}, map[string]any{"no": "such"}, strings.Repeat("y", 1100), "not-an-id",
-		"\u202eevil", "2026-13-45", "-5.00", "1.234", 1e30}
+		"\u202eevil", "2026-13-45", "-5.00", "1.234", 1e30,
+		// Times at the edges: Go's zero time (written back as null), and
+		// offsets that carry a time across year 9999 or year 1 in UTC.
+		"0001-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+		"00000000-0000-0000-0000-000000000000"}
 	for _, api := range recordAPIs {
 		input := schema.Types[api.typ+"Input"]
 		for _, f := range input.Fields {
