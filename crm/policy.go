@@ -297,6 +297,23 @@ func (g Grant) Require(e Entity, a Action, owner uuid.UUID) error {
 	return Forbidden("your role (%s) may not %s %s", g.Role.Name, strings.ToLower(string(a)), describeEntity(e, owner, g.UserID))
 }
 
+// RequireTake refuses the grant's user taking a record of e that owner
+// owns: the record would come with every right the role gives over one's
+// own records, and one the role does not give over owner's (delete own,
+// with edit all) would be the user's by a change of owner alone.
+func (g Grant) RequireTake(e Entity, owner uuid.UUID) error {
+	if owner == g.UserID {
+		return nil
+	}
+	for _, a := range Actions {
+		if a != Create && g.Can(e, a, g.UserID) && !g.Can(e, a, owner) {
+			return Forbidden("your role (%s) may %s only your own %s, so it may not take %s for you",
+				g.Role.Name, strings.ToLower(string(a)), strings.ToLower(string(e)), describeEntity(e, owner, g.UserID))
+		}
+	}
+	return nil
+}
+
 func describeEntity(e Entity, owner, self uuid.UUID) string {
 	name := strings.ToLower(string(e))
 	switch {

@@ -185,6 +185,46 @@ func TestThePermissionTable(t *testing.T) {
 	}
 }
 
+// TestTakingARecordGivesNoNewRight: a role that edits every record but
+// deletes (or views) only its own may not take a colleague's record for
+// itself, which would make it deletable by a change of owner alone; with
+// the same rights over everyone's it may.
+func TestTakingARecordGivesNoNewRight(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	colleague := f.join(owner, roleID(crm.RoleManager))
+	role := f.customRole(owner, "Edits all", nil)
+	m := f.join(owner, role)
+	contact, err := f.records.Contacts.Create(f.ctx, owner.Actor, crm.Input{"lastName": ptr("About")})
+	noErr(t, err)
+	for _, ops := range allOps(f.ctx, f.records) {
+		e := ops.t.Entity
+		if ops.t.Immutable {
+			continue // mail is kept as logged: no edit at all
+		}
+		for _, deleteScope := range []crm.Scope{crm.ScopeOwn, crm.ScopeAll} {
+			cells := []crm.Permission{{Entity: e, Action: crm.View, Scope: crm.ScopeAll}, {Entity: e, Action: crm.Edit, Scope: crm.ScopeAll},
+				{Entity: e, Action: crm.Delete, Scope: deleteScope}}
+			if e != crm.Contacts {
+				cells = append(cells, crm.Permission{Entity: crm.Contacts, Action: crm.View, Scope: crm.ScopeAll})
+			}
+			_, err := f.Roles.UpdateRole(f.ctx, owner.Actor, role, crm.RoleInput{Name: "Edits all", Permissions: cells})
+			noErr(t, err)
+			theirs, err := ops.create(owner.Actor, with(minimal(e, contact.ID), "ownerId", &colleague.ID))
+			noErr(t, err)
+			err = ops.update(m.Actor, theirs, crm.Input{"ownerId": &m.ID})
+			if deleteScope == crm.ScopeOwn {
+				wantCode(t, err, crm.CodeForbidden)
+				wantCode(t, ops.remove(m.Actor, theirs), crm.CodeForbidden)
+			} else {
+				noErr(t, err)
+				noErr(t, ops.remove(m.Actor, theirs))
+			}
+		}
+	}
+}
+
 func with(in crm.Input, key string, v any) crm.Input {
 	in[key] = v
 	return in

@@ -286,9 +286,16 @@ func (s *Records[T, P]) Update(ctx context.Context, a crm.Actor, id uuid.UUID, i
 		q := &query{}
 		var sets []string
 		if owner != nil && *owner != curOwner {
-			// Giving a record to someone else takes the scope over theirs.
+			// Giving a record to someone else takes the scope over theirs;
+			// taking one for oneself, every right over it one's own would
+			// have.
 			if err := e.grant.Require(s.t.Entity, crm.Edit, *owner); err != nil {
 				return err
+			}
+			if *owner == e.userID() {
+				if err := e.grant.RequireTake(s.t.Entity, curOwner); err != nil {
+					return err
+				}
 			}
 			if err := checkMembers(ctx, tx, e, "input.ownerId", []uuid.UUID{*owner}); err != nil {
 				return err
