@@ -5,6 +5,7 @@ import (
 	"bytes"
 	_ "embed" // the common-password list
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -16,8 +17,11 @@ const (
 	MaxNameLen     = 200
 )
 
-// CleanName trims a person's or an account's name and checks it is present
-// and not too long.
+// CleanName trims a person's, a role's or an account's name and checks it
+// is present, not too long, and free of control characters and of the
+// bidirectional controls that make a name read as another (an override
+// turns "Admin\u202enimdA" around). The zero-width joiners stay: names in
+// Persian and in Indic scripts need them.
 func CleanName(field, raw string) (string, error) {
 	name := strings.TrimSpace(raw)
 	switch {
@@ -25,10 +29,16 @@ func CleanName(field, raw string) (string, error) {
 		return "", InvalidInput(field, "must not be empty")
 	case utf8.RuneCountInString(name) > MaxNameLen:
 		return "", InvalidInput(field, "has at most %d characters", MaxNameLen)
-	case !utf8.ValidString(name) || strings.ContainsAny(name, "\x00\r\n"):
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return unicode.IsControl(r) || isBidiControl(r) }):
 		return "", InvalidInput(field, "contains characters that are not allowed")
 	}
 	return name, nil
+}
+
+// isBidiControl reports the bidirectional embeddings, overrides, isolates
+// and marks.
+func isBidiControl(r rune) bool {
+	return (r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') || r == '\u200e' || r == '\u200f' || r == '\u061c'
 }
 
 //go:embed common-passwords.txt

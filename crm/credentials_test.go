@@ -83,9 +83,15 @@ func TestCleanName(t *testing.T) {
 	if got, err := CleanName("name", "  Ada Lovelace "); err != nil || got != "Ada Lovelace" {
 		t.Fatalf("%q %v", got, err)
 	}
-	for _, bad := range []string{"", "   ", strings.Repeat("é", 201), "line\nbreak", "nul\x00"} {
+	for _, bad := range []string{"", "   ", strings.Repeat("é", 201), "line\nbreak", "nul\x00", "tab\there", "Admin\u202enimdA", "isolate\u2067x\u2069"} {
 		if _, err := CleanName("name", bad); err == nil {
 			t.Errorf("%.20q accepted", bad)
+		}
+	}
+	// Joiners belong to names in several scripts (Persian, here).
+	for _, good := range []string{"Zoë Ødegård", "علی\u200cرضا"} {
+		if _, err := CleanName("name", good); err != nil {
+			t.Errorf("%q refused: %v", good, err)
 		}
 	}
 }

@@ -52,6 +52,8 @@ func TestScalarsAreStrict(t *testing.T) {
 		{"NUL in a search", `query($q: String) { account { members(search: $q) { nodes { userId } } } }`, map[string]any{"q": "a\x00b"}, "search"},
 		{"NUL in an activity filter", `query($a: String) { account { activity(filter: {action: $a}) { nodes { id } } } }`, map[string]any{"a": "x\x00"}, "action"},
 		{"NUL in a name", `mutation($n: String!) { createAccount(name: $n) { id } }`, map[string]any{"n": "Acme\x00"}, "name"},
+		{"a tab in a name", `mutation($n: String!) { createAccount(name: $n) { id } }`, map[string]any{"n": "Ac\tme"}, "name"},
+		{"a right-to-left override in a name", `mutation($n: String!) { createAccount(name: $n) { id } }`, map[string]any{"n": "Acme \u202eevil"}, "name"},
 		{"a time that is not one", `query($s: Time) { account { activity(filter: {since: $s}) { nodes { id } } } }`, map[string]any{"s": "garbage"}, "since"},
 		{"a time past year 9999", `query($s: Time) { account { activity(filter: {since: $s}) { nodes { id } } } }`, map[string]any{"s": "294277-01-01T00:00:00Z"}, "since"},
 		{"a time before year 1", `query($s: Time) { account { activity(filter: {until: $s}) { nodes { id } } } }`, map[string]any{"s": "-0001-01-01T00:00:00Z"}, "until"},
