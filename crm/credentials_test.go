@@ -16,6 +16,10 @@ func TestNormalizeEmail(t *testing.T) {
 		{"pat", "", false},
 		{"pat@localhost", "", false},
 		{"pat@example.", "", false},
+		// Domains as DNS allows them: no empty label, none over 63.
+		{"pat@example..com", "", false},
+		{"pat@" + strings.Repeat("a", 64) + ".example", "", false},
+		{"pat@" + strings.Repeat("a", 63) + ".example", "pat@" + strings.Repeat("a", 63) + ".example", true},
 		{"Pat <pat@example.com>", "", false},
 		{"pat@@example.com", "", false},
 		{"pat @example.com", "", false},

@@ -23,6 +23,12 @@ import (
 //
 // The result is one plain addr-spec (no display name, no quotes), at most
 // 254 characters, with a dot in the domain.
+// domainNames is IDNA's lookup profile (idna.Lookup) that also checks the
+// lengths DNS allows: no empty label ("a..b"), none over 63 octets, 253 in
+// all.
+var domainNames = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.CheckHyphens(true), idna.CheckJoiners(true),
+	idna.BidiRule(), idna.VerifyDNSLength(true))
+
 func NormalizeEmail(field, raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	switch {
@@ -46,11 +52,11 @@ func NormalizeEmail(field, raw string) (string, error) {
 	if err != nil || !dotAtom(local) {
 		return "", notEmail
 	}
-	domain, err := idna.Lookup.ToASCII(s[at+1:])
+	domain, err := domainNames.ToASCII(s[at+1:])
 	if err != nil || !strings.Contains(domain, ".") || strings.HasSuffix(domain, ".") {
 		return "", notEmail
 	}
-	unicodeDomain, err := idna.Lookup.ToUnicode(domain)
+	unicodeDomain, err := domainNames.ToUnicode(domain)
 	if err != nil {
 		return "", notEmail
 	}

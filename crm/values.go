@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/net/idna"
 )
 
 // The values record fields hold.
@@ -303,11 +302,11 @@ func NormalizeDomain(path, s string) (string, error) {
 	}
 	s, _, _ = strings.Cut(s, "/")
 	s = strings.TrimPrefix(strings.TrimSuffix(s, "."), "www.")
-	ascii, err := idna.Lookup.ToASCII(s)
+	ascii, err := domainNames.ToASCII(s)
 	if err != nil || !strings.Contains(ascii, ".") {
 		return "", InvalidInput(path, "%q is not a domain name", s)
 	}
-	unicodeForm, err := idna.Lookup.ToUnicode(ascii)
+	unicodeForm, err := domainNames.ToUnicode(ascii)
 	if err != nil {
 		return "", InvalidInput(path, "%q is not a domain name", s)
 	}
