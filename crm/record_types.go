@@ -257,6 +257,7 @@ var campaignType = &RecordType{
 		{Name: "groupIds", Kind: KindRefs, Ref: Groups, Link: "campaign_groups"},
 		{Name: "scheduledAt", Kind: KindTime},
 	},
+	Needs:   []Need{{Field: "status", Value: "SCHEDULED", Needs: "scheduledAt", Why: "a scheduled campaign needs its time"}},
 	Title:   []string{"name"},
 	Orders:  []OrderKey{{Name: "NAME", Fields: []string{"name"}}},
 	Default: Order{Field: "CREATED", Direction: Descending},

@@ -50,6 +50,9 @@ type RecordType struct {
 	// OneOf names fields of which a record must keep at least one (a
 	// contact needs a name or an address).
 	OneOf []string
+	// Needs are fields that, set, need another set too (a scheduled
+	// campaign its time).
+	Needs []Need
 	// Idempotent names a field whose value identifies a record for its
 	// owner: creating another with the same value gives back the first.
 	Idempotent string
@@ -364,7 +367,20 @@ func (t *RecordType) check() error {
 			return fmt.Errorf("unknown field %q in OneOf or Idempotent", name)
 		}
 	}
+	for _, n := range t.Needs {
+		if t.Field(n.Field) == nil || t.Field(n.Needs) == nil {
+			return fmt.Errorf("unknown field in Needs %+v", n)
+		}
+	}
 	return nil
+}
+
+// Need says that a record whose Field is set (to Value, when Value is not
+// empty) must have Needs set as well.
+type Need struct {
+	Field, Value, Needs string
+	// Why is the error's message: "a scheduled campaign needs its time".
+	Why string
 }
 
 // Input is a create or update input as the API received it: field name to

@@ -73,6 +73,9 @@ func (s *Records[T, P]) Create(ctx context.Context, a crm.Actor, in crm.Input) (
 		if err := s.writable(e, assigns); err != nil {
 			return err
 		}
+		if err := s.needs(e, assigns, nil); err != nil {
+			return err
+		}
 		if ownerID != e.userID() {
 			if err := checkMembers(ctx, tx, e, "input.ownerId", []uuid.UUID{ownerID}); err != nil {
 				return err
@@ -280,6 +283,9 @@ func (s *Records[T, P]) Update(ctx context.Context, a crm.Actor, id uuid.UUID, i
 			return err
 		}
 		if err := s.oneOf(assigns, cur); err != nil {
+			return err
+		}
+		if err := s.needs(e, assigns, cur); err != nil {
 			return err
 		}
 		changes := map[string]crm.Change{}
@@ -541,6 +547,42 @@ func (s *Records[T, P]) oneOf(assigns []crm.Assignment, cur *T) error {
 		}
 	}
 	return crm.InvalidInput("input."+s.t.OneOf[0], "a %s needs one of %s", s.t.Noun, strings.Join(s.t.OneOf, ", "))
+}
+
+// needs checks the type's Needs over what the input gives and (on update)
+// what stays, when the input touches either field. A rule whose first
+// field the actor's role hides is not checked: its error would tell them
+// the hidden value is set.
+func (s *Records[T, P]) needs(e *entered, assigns []crm.Assignment, cur *T) error {
+	value := func(name string) (any, bool) {
+		f := s.t.Field(name)
+		for _, as := range assigns {
+			if as.Field == f {
+				return present(as.Value), true
+			}
+		}
+		if cur != nil {
+			return present(s.t.Value(cur, f)), false
+		}
+		return nil, false
+	}
+	for _, n := range s.t.Needs {
+		if s.t.Hides(e.grant, n.Field) {
+			continue
+		}
+		v, givenField := value(n.Field)
+		w, givenNeeds := value(n.Needs)
+		if !givenField && !givenNeeds {
+			continue
+		}
+		if v == nil || (n.Value != "" && fmt.Sprint(v) != n.Value) {
+			continue
+		}
+		if w == nil {
+			return crm.InvalidInput("input."+n.Needs, "%s", n.Why)
+		}
+	}
+	return nil
 }
 
 // checkRefs checks that every record and member an input points to is in

@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -130,4 +131,28 @@ func TestRecordListsPageInEveryOrder(t *testing.T) {
 	}
 	_, err := f.records.Deals.List(f.ctx, owner.Actor, crm.ListQuery{Page: crm.PageArgs{After: "bm9wZQ"}})
 	wantCode(t, err, crm.CodeBadUserInput)
+}
+
+// TestAScheduledCampaignNeedsItsTime: a campaign is scheduled only with a
+// time, on create and on update, whichever of the two the input changes.
+func TestAScheduledCampaignNeedsItsTime(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	camps := f.records.Campaigns
+	scheduled := ptr("SCHEDULED")
+	at := ptr(testStart.Add(48 * time.Hour))
+	_, err := camps.Create(f.ctx, owner.Actor, crm.Input{"name": ptr("Spring"), "status": scheduled})
+	wantInput(t, err, "input.scheduledAt")
+	c, err := camps.Create(f.ctx, owner.Actor, crm.Input{"name": ptr("Spring"), "status": scheduled, "scheduledAt": at})
+	noErr(t, err)
+	_, err = camps.Update(f.ctx, owner.Actor, c.ID, crm.Input{"scheduledAt": nil})
+	wantInput(t, err, "input.scheduledAt")
+	draft, err := camps.Create(f.ctx, owner.Actor, crm.Input{"name": ptr("Summer")})
+	noErr(t, err)
+	_, err = camps.Update(f.ctx, owner.Actor, draft.ID, crm.Input{"status": scheduled})
+	wantInput(t, err, "input.scheduledAt")
+	// Back to a draft, the time may go.
+	_, err = camps.Update(f.ctx, owner.Actor, c.ID, crm.Input{"status": ptr("DRAFT"), "scheduledAt": nil})
+	noErr(t, err)
 }
