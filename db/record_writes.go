@@ -531,22 +531,26 @@ func (s *Records[T, P]) oneOf(assigns []crm.Assignment, cur *T) error {
 		return nil
 	}
 	for _, name := range s.t.OneOf {
-		f := s.t.Field(name)
-		value := any(nil)
-		given := false
-		for _, as := range assigns {
-			if as.Field == f {
-				value, given = as.Value, true
-			}
-		}
-		if !given && cur != nil {
-			value = present(s.t.Value(cur, f))
-		}
-		if value != nil {
+		if v, _ := s.merged(assigns, cur, name); v != nil {
 			return nil
 		}
 	}
 	return crm.InvalidInput("input."+s.t.OneOf[0], "a %s needs one of %s", s.t.Noun, strings.Join(s.t.OneOf, ", "))
+}
+
+// merged is a field's value once the input is applied: as the input gives
+// it (given), else as cur holds it (nil on create, or when not set).
+func (s *Records[T, P]) merged(assigns []crm.Assignment, cur *T, name string) (value any, given bool) {
+	f := s.t.Field(name)
+	for _, as := range assigns {
+		if as.Field == f {
+			return present(as.Value), true
+		}
+	}
+	if cur != nil {
+		return present(s.t.Value(cur, f)), false
+	}
+	return nil, false
 }
 
 // needs checks the type's Needs over what the input gives and (on update)
@@ -554,24 +558,12 @@ func (s *Records[T, P]) oneOf(assigns []crm.Assignment, cur *T) error {
 // field the actor's role hides is not checked: its error would tell them
 // the hidden value is set.
 func (s *Records[T, P]) needs(e *entered, assigns []crm.Assignment, cur *T) error {
-	value := func(name string) (any, bool) {
-		f := s.t.Field(name)
-		for _, as := range assigns {
-			if as.Field == f {
-				return present(as.Value), true
-			}
-		}
-		if cur != nil {
-			return present(s.t.Value(cur, f)), false
-		}
-		return nil, false
-	}
 	for _, n := range s.t.Needs {
 		if s.t.Hides(e.grant, n.Field) {
 			continue
 		}
-		v, givenField := value(n.Field)
-		w, givenNeeds := value(n.Needs)
+		v, givenField := s.merged(assigns, cur, n.Field)
+		w, givenNeeds := s.merged(assigns, cur, n.Needs)
 		if !givenField && !givenNeeds {
 			continue
 		}

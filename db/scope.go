@@ -278,11 +278,19 @@ func enterAs(p *crm.Principal, r *enterRow, a crm.Actor, now time.Time) (*entere
 
 // enter verifies the actor inside tx and enters their account.
 func (d *DB) enter(ctx context.Context, tx *Tx, a crm.Actor, lock bool) (*entered, error) {
+	e, _, err := d.enterRow(ctx, tx, a, lock)
+	return e, err
+}
+
+// enterRow is enter that also returns app_enter's row (nil when the
+// session was refused), for the unit's commitTouch.
+func (d *DB) enterRow(ctx context.Context, tx *Tx, a crm.Actor, lock bool) (*entered, *enterRow, error) {
 	p, r, err := d.authenticate(ctx, tx, a.Token, memberOf(a.AccountID), lock)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return enterAs(p, r, a, tx.Now)
+	e, err := enterAs(p, r, a, tx.Now)
+	return e, r, err
 }
 
 func parsePrefixes(list []string) ([]netip.Prefix, error) {

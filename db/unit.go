@@ -186,12 +186,7 @@ func (u *unit) verify(ctx context.Context, a crm.Actor) (*entered, error) {
 	if err := u.begin(ctx); err != nil {
 		return nil, err
 	}
-	// db.enter, with app_enter's row kept for commitTouch.
-	var e *entered
-	fresh, r, err := u.db.authenticate(ctx, u.tx, a.Token, memberOf(a.AccountID), false)
-	if err == nil {
-		e, err = enterAs(fresh, r, a, u.tx.Now)
-	}
+	e, r, err := u.db.enterRow(ctx, u.tx, a, false)
 	if u.abort(err) {
 		return nil, err
 	}

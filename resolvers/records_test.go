@@ -414,3 +414,49 @@ func TestSearchPagesUnderConcurrentInserts(t *testing.T) {
 		}
 	}
 }
+
+// TestATimelinePagesAcrossTheYears: a timeline paged one entry at a time
+// gives every entry once, whatever its time within the range a client may
+// give. Its cursor counted nanoseconds, which overflow after 2262: with
+// mail from 2500 and 2999, pages skipped entries.
+func TestATimelinePagesAcrossTheYears(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	var contact struct{ CreateContact struct{ ID string } }
+	w.as(t, w.ownerA, w.A, `mutation { createContact(input: {lastName: "Longview", emails: [{address: "long@view.example"}]}) { id } }`, nil).Decode(t, &contact)
+	sent := []string{"2999-12-31T23:59:59Z", "2500-01-01T00:00:00Z", "2026-06-01T00:00:00Z", "1900-01-02T00:00:00Z"}
+	for _, at := range sent {
+		w.as(t, w.ownerA, w.A, `mutation($in: MailMessageInput!) { logMail(input: $in) { id } }`, map[string]any{"in": map[string]any{
+			"from": map[string]any{"address": "long@view.example"}, "subject": "at " + at, "sentAt": at, "direction": "INBOUND"}}).Decode(t, &struct{}{})
+	}
+	var got []string
+	after := ""
+	for range 10 {
+		var page struct {
+			Account struct {
+				Contact struct {
+					Timeline struct {
+						Nodes    []struct{ SentAt string }
+						PageInfo struct {
+							EndCursor   string
+							HasNextPage bool
+						}
+					}
+				}
+			}
+		}
+		w.as(t, w.ownerA, w.A, `query($id: ID!, $a: String) { account { contact(id: $id) { timeline(first: 1, after: $a) {
+			nodes { ... on MailMessage { sentAt } } pageInfo { endCursor hasNextPage } } } } }`,
+			map[string]any{"id": contact.CreateContact.ID, "a": after}).Decode(t, &page)
+		for _, n := range page.Account.Contact.Timeline.Nodes {
+			got = append(got, n.SentAt)
+		}
+		if !page.Account.Contact.Timeline.PageInfo.HasNextPage {
+			break
+		}
+		after = page.Account.Contact.Timeline.PageInfo.EndCursor
+	}
+	if fmt.Sprint(got) != fmt.Sprint(sent) {
+		t.Fatalf("paged one at a time: %v, want %v", got, sent)
+	}
+}
