@@ -73,7 +73,7 @@ func New(opts Options) (*Gateway, error) {
 		resolver: opts.Resolver,
 		metrics:  newMetrics(opts.DB),
 		origins:  origins,
-		streams:  newStreams(opts.Config.StreamLimit(openFileLimit())),
+		streams:  newStreams(opts.Config.StreamLimit(openFileLimit()), opts.Logger),
 	}
 	g.streams.ended = g.metrics.streamsEnded
 	g.watch = newAccessWatch(opts.Config.SessionRecheckInterval, opts.Resolver.Identity, opts.Resolver.Access, opts.Resolver.Bus, g.streams, opts.Logger)

@@ -1,7 +1,12 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -34,6 +39,7 @@ type streams struct {
 	// handlers counts stream handlers still running, so shutdown can wait
 	// for hijacked connections that http.Server no longer tracks.
 	handlers sync.WaitGroup
+	log      *slog.Logger
 }
 
 // stream is one WebSocket connection or SSE request.
@@ -52,13 +58,16 @@ type stream struct {
 	holds int
 	// released is closed (and replaced) whenever holds drops to zero.
 	released chan struct{}
+	// accepted is closed when the stream's WebSocket is accepted (nil for
+	// SSE).
+	accepted chan struct{}
 }
 
 // member is a user in an account: the scope a stream acts in.
 type member struct{ user, account uuid.UUID }
 
-func newStreams(max int) *streams {
-	return &streams{max: max, live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{},
+func newStreams(max int, log *slog.Logger) *streams {
+	return &streams{max: max, log: log, live: map[*stream]struct{}{}, bySession: map[uuid.UUID]map[*stream]struct{}{},
 		byMember: map[member]map[*stream]struct{}{}, byAccount: map[uuid.UUID]map[*stream]struct{}{}}
 }
 
@@ -92,30 +101,167 @@ func isStream(r *http.Request) bool {
 }
 
 // track wraps the GraphQL handler: a streaming request gets a cancellable
-// context and a place in the registry for as long as its handler runs.
+// context and a place in the registry for as long as it is served.
 // Once the registry is closed (shutdown), refused answers new streams;
 // while it holds its cap, full does.
+//
+// A WebSocket is served in a goroutine of its own (handOff), so its
+// context is not the request's: net/http cancels that one when the handler
+// returns, and the stream ends only when its connection does.
 func (ss *streams) track(next http.Handler, refused, full http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isStream(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		ctx, cancel := context.WithCancel(r.Context())
-		defer cancel()
+		websocket := isWebSocketUpgrade(r)
+		base := r.Context()
+		if websocket {
+			base = context.WithoutCancel(base)
+		}
+		ctx, cancel := context.WithCancel(base)
 		s := &stream{registry: ss, cancel: cancel, released: make(chan struct{})}
+		if websocket {
+			s.accepted = make(chan struct{})
+		}
 		switch ss.add(s) {
 		case streamShutdown:
+			cancel()
 			refused(w, r)
 			return
 		case streamOverCap:
+			cancel()
 			full(w, r)
 			return
 		}
+		r = r.WithContext(resolvers.WithStream(context.WithValue(ctx, streamKey{}, s), s))
+		if websocket {
+			ss.handOff(next, w, r, s)
+			return
+		}
 		defer ss.remove(s)
-		ctx = resolvers.WithStream(context.WithValue(ctx, streamKey{}, s), s)
-		next.ServeHTTP(w, r.WithContext(ctx))
+		defer cancel()
+		next.ServeHTTP(w, r)
 	})
+}
+
+// handOff serves a WebSocket, next's, in a goroutine of its own, and
+// returns once the connection is accepted (or the handshake was answered
+// without one). net/http's goroutine for the request then ends, and with
+// it what it would hold for the connection's life: a stack grown through
+// the middleware, the connection's state and its 8 KB of buffers (the
+// handler's writer lets go of them: detachedWriter). Until handOff
+// returns, its caller does nothing with the request, so the two
+// goroutines never use it at once. A panic before the connection is
+// accepted is raised again here, for the middleware to answer.
+func (ss *streams) handOff(next http.Handler, w http.ResponseWriter, r *http.Request, s *stream) {
+	done := make(chan any, 1)
+	go ss.serveWebsocket(next, &detachedWriter{w: w}, r, s, done)
+	select {
+	case <-s.accepted:
+	case v := <-done:
+		if v != nil {
+			panic(v)
+		}
+	}
+}
+
+// serveWebsocket is the goroutine of a WebSocket's life: gqlgen's read
+// loop runs on it, idle for hours on a dashboard. It starts without the
+// frames of net/http and the middleware below it, which an idle
+// connection's stack would otherwise keep.
+func (ss *streams) serveWebsocket(next http.Handler, w *detachedWriter, r *http.Request, s *stream, done chan<- any) {
+	defer ss.endWebsocket(r.Context(), s, done)
+	next.ServeHTTP(w, r)
+}
+
+// endWebsocket ends a WebSocket's stream and tells handOff. A panic after
+// the connection was accepted has no middleware left to answer it: it is
+// logged here, where it would otherwise end the process.
+func (ss *streams) endWebsocket(ctx context.Context, s *stream, done chan<- any) {
+	v := recover()
+	s.cancel()
+	ss.remove(s)
+	select {
+	case <-s.accepted:
+		if v != nil {
+			ss.log.ErrorContext(ctx, "panic in a websocket", "request_id", resolvers.RequestID(ctx), "panic", v)
+		}
+		done <- nil
+	default:
+		done <- v
+	}
+}
+
+// Buffer sizes of an accepted WebSocket. coder/websocket keeps the
+// hijacked connection's buffers for the connection's life, and net/http's
+// are 4 KB each: 8 KB of every idle dashboard's memory. Reading, a message
+// larger than the buffer goes straight into the message; writing, a
+// message larger than the buffer costs one more write call. Clients send
+// small messages (subscribe, pong), and most events fit in 1 KB.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 1024
+)
+
+// detachedWriter is a WebSocket handler's ResponseWriter. Its Hijack
+// hands over the connection with buffers of wsReadBuffer and
+// wsWriteBuffer bytes and then lets go of net/http's writer: gqlgen's
+// handler keeps its writer for the connection's life (to answer a
+// panic), and net/http's holds the whole connection's state. After the
+// hijack, writes fail as net/http's would.
+type detachedWriter struct {
+	w      http.ResponseWriter // nil once hijacked
+	header http.Header
+}
+
+func (d *detachedWriter) Header() http.Header {
+	if d.w == nil {
+		return d.header
+	}
+	return d.w.Header()
+}
+
+func (d *detachedWriter) Write(b []byte) (int, error) {
+	if d.w == nil {
+		return 0, http.ErrHijacked
+	}
+	return d.w.Write(b)
+}
+
+func (d *detachedWriter) WriteHeader(status int) {
+	if d.w != nil {
+		d.w.WriteHeader(status)
+	}
+}
+
+func (d *detachedWriter) Unwrap() http.ResponseWriter { return d.w }
+
+func (d *detachedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if d.w == nil {
+		return nil, nil, http.ErrHijacked
+	}
+	conn, brw, err := http.NewResponseController(d.w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	d.header, d.w = d.w.Header(), nil
+	if err := brw.Writer.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	// What the client sent after its handshake is already in net/http's
+	// buffer: it moves to the new one, where the WebSocket reads first.
+	pending, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	r := bufio.NewReaderSize(conn, max(wsReadBuffer, len(pending)))
+	if len(pending) > 0 {
+		r.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(pending)), conn))
+		if _, err := r.Peek(len(pending)); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(conn, wsWriteBuffer)), nil
 }
 
 // Outcomes of streams.add.
@@ -253,8 +399,11 @@ func (ss *streams) memberStreams(userID, accountID uuid.UUID) []*stream {
 
 func (s *stream) setWebsocket(c *wsConn) {
 	s.registry.mu.Lock()
-	defer s.registry.mu.Unlock()
 	s.ws = c
+	s.registry.mu.Unlock()
+	if s.accepted != nil {
+		close(s.accepted)
+	}
 }
 
 // websockets returns the live streams that are WebSockets.

@@ -1,7 +1,16 @@
 package gateway_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,4 +130,131 @@ func TestStreamsAtTheirCap(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestAWebSocketThatSpeaksFirst: a client may send its first messages in
+// the same packet as its handshake, before the 101 arrives. They wait in
+// net/http's buffer when the connection is hijacked and must reach the
+// WebSocket: here a connection_init and a subscribe larger than the
+// connection's buffers, whose answer is larger too.
+func TestAWebSocketThatSpeaksFirst(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{})
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var aliases strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&aliases, " a%d: __typename", i)
+	}
+	subscribe, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "{" + aliases.String() + " }"}})
+	var packet bytes.Buffer
+	fmt.Fprintf(&packet, "GET /graphql HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n",
+		u.Host, gatewaytest.GraphQLTransportWS)
+	packet.Write(clientFrame([]byte(`{"type":"connection_init"}`)))
+	packet.Write(clientFrame(subscribe))
+	if len(subscribe) <= 4096 {
+		t.Fatalf("the subscribe message is %d bytes: make it larger than any of the buffers", len(subscribe))
+	}
+	if _, err := conn.Write(packet.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %s", resp.Status)
+	}
+	var got []map[string]any
+	for len(got) < 3 {
+		msg := serverFrame(t, r)
+		var m map[string]any
+		if err := json.Unmarshal(msg, &m); err != nil {
+			t.Fatalf("frame %q: %v", msg, err)
+		}
+		if m["type"] == "ping" {
+			continue
+		}
+		got = append(got, m)
+		if m["type"] == "next" && len(msg) <= 4096 {
+			t.Fatalf("the answer is %d bytes: make it larger than any of the buffers", len(msg))
+		}
+	}
+	if got[0]["type"] != "connection_ack" || got[1]["type"] != "next" || got[2]["type"] != "complete" {
+		t.Fatalf("messages: %v", got)
+	}
+	data := got[1]["payload"].(map[string]any)["data"].(map[string]any)
+	if len(data) != 300 || data["a299"] != "Query" {
+		t.Fatalf("the answer has %d fields: %v", len(data), data["a299"])
+	}
+}
+
+// clientFrame is one masked text frame, as a client sends it (RFC 6455, 5.2).
+func clientFrame(payload []byte) []byte {
+	var f bytes.Buffer
+	f.WriteByte(0x81)
+	switch n := len(payload); {
+	case n < 126:
+		f.WriteByte(0x80 | byte(n))
+	case n <= 0xffff:
+		f.WriteByte(0x80 | 126)
+		f.Write(binary.BigEndian.AppendUint16(nil, uint16(n)))
+	default:
+		f.WriteByte(0x80 | 127)
+		f.Write(binary.BigEndian.AppendUint64(nil, uint64(n)))
+	}
+	mask := [4]byte{0x12, 0x34, 0x56, 0x78}
+	f.Write(mask[:])
+	for i, b := range payload {
+		f.WriteByte(b ^ mask[i%4])
+	}
+	return f.Bytes()
+}
+
+// serverFrame reads one unmasked, unfragmented text frame.
+func serverFrame(t *testing.T, r *bufio.Reader) []byte {
+	t.Helper()
+	var head [2]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		t.Fatal(err)
+	}
+	if head[0] != 0x81 || head[1]&0x80 != 0 {
+		t.Fatalf("frame header % x: want a final, unmasked text frame", head)
+	}
+	n := uint64(head[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			t.Fatal(err)
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	if n > 1<<20 {
+		t.Fatalf("a frame of %d bytes", n)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		t.Fatal(err)
+	}
+	return payload
 }
