@@ -278,3 +278,47 @@ func TestRemovalTransfersRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestDeletingARecordTakesNoColleaguesNotes: a record's notes go with it,
+// so deleting it needs the right to delete every one of them. A Sales Rep
+// deletes their own contact with their own notes, but not one a colleague
+// wrote a note on, which stays whole; an admin deletes it, notes and all.
+func TestDeletingARecordTakesNoColleaguesNotes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	rep := f.join(owner, roleID(crm.RoleSalesRep))
+	manager := f.join(owner, roleID(crm.RoleManager))
+	note := func(by member, contact uuid.UUID) uuid.UUID {
+		n, err := f.records.Notes.Create(f.ctx, by.Actor, minimal(crm.Notes, contact))
+		noErr(t, err)
+		return n.ID
+	}
+
+	alone, err := f.records.Contacts.Create(f.ctx, rep.Actor, crm.Input{"lastName": ptr("Alone")})
+	noErr(t, err)
+	note(rep, alone.ID)
+	noErr(t, f.records.Contacts.Delete(f.ctx, rep.Actor, alone.ID))
+
+	shared, err := f.records.Contacts.Create(f.ctx, rep.Actor, crm.Input{"lastName": ptr("Shared")})
+	noErr(t, err)
+	own := note(rep, shared.ID)
+	theirs := note(manager, shared.ID)
+	err = f.records.Contacts.Delete(f.ctx, rep.Actor, shared.ID)
+	wantCode(t, err, crm.CodeForbidden)
+	if !strings.Contains(err.Error(), "notes") {
+		t.Fatalf("the refusal does not say why: %v", err)
+	}
+	_, err = f.records.Contacts.Get(f.ctx, rep.Actor, shared.ID)
+	noErr(t, err)
+	for _, id := range []uuid.UUID{own, theirs} {
+		_, err := f.records.Notes.Get(f.ctx, manager.Actor, id)
+		noErr(t, err)
+	}
+
+	noErr(t, f.records.Contacts.Delete(f.ctx, owner.Actor, shared.ID))
+	for _, id := range []uuid.UUID{own, theirs} {
+		_, err := f.records.Notes.Get(f.ctx, owner.Actor, id)
+		wantCode(t, err, crm.CodeNotFound)
+	}
+}

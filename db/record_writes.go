@@ -393,6 +393,11 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 					continue
 				}
 				cols := f.Columns()
+				if f.Required {
+					if err := requireDeletingDependents(ctx, tx, e, s.t, other, cols, id); err != nil {
+						return err
+					}
+				}
 				var stmt string
 				if f.Required {
 					stmt = "DELETE FROM " + pq.QuoteIdentifier(other.Table) + " WHERE account_id = $1 AND " +
@@ -419,6 +424,26 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 		}
 		return s.settle(ctx, tx, e, id, P(cur).Meta().OwnerID, crm.Delete, changes)
 	})
+}
+
+// requireDeletingDependents refuses deleting a record of t when records
+// of other that must have a subject (notes) are about it and the actor may
+// not delete every one of them: they would go with it, and a member who
+// may delete their own contact may not take a colleague's notes with it.
+func requireDeletingDependents(ctx context.Context, tx *Tx, e *entered, t, other *crm.RecordType, cols []string, id uuid.UUID) error {
+	var owners []uuid.UUID
+	if err := tx.Select(ctx, &owners, "SELECT DISTINCT owner_id FROM "+pq.QuoteIdentifier(other.Table)+
+		" WHERE account_id = $1 AND "+pq.QuoteIdentifier(cols[0])+" = $2 AND "+pq.QuoteIdentifier(cols[1])+" = $3",
+		e.account.ID, string(t.Entity), id); err != nil {
+		return fmt.Errorf("owners of %s about a %s: %w", other.Table, t.Noun, err)
+	}
+	for _, owner := range owners {
+		if !e.grant.Can(other.Entity, crm.Delete, owner) {
+			return crm.Forbidden("this %s has %s that your role (%s) may not delete, and they would be deleted with it: "+
+				"their owners or an admin can delete them first", t.Noun, strings.ToLower(string(other.Entity)), e.grant.Role.Name)
+		}
+	}
+	return nil
 }
 
 // ChangeLinks adds ids to and removes ids from a link list of a record (a
