@@ -187,7 +187,8 @@ func (l *Live) refreshGrants(ctx context.Context, accountID uuid.UUID, items []c
 func follow[T realtime.Item, Out any](ctx context.Context, l *Live, feeds *realtime.Feeds[T], k crm.StreamKind, id, user uuid.UUID,
 	after *string, data any, shape func(*T) (*Out, bool)) (<-chan *Out, error) {
 	var from *int64
-	if after != nil {
+	// An empty cursor is no cursor, as in lists.
+	if after != nil && *after != "" {
 		pos, err := crm.ParseStreamCursor("after", *after, k, id)
 		if err != nil {
 			return nil, err

@@ -138,7 +138,16 @@ func TestActivityResumesWithoutGapOrDuplicate(t *testing.T) {
 	<-done
 	// Nothing was held back to come twice: the next entry is the next one.
 	createContacts(t, w.srv, w.ownerA.token, w.A, "After", 1, 1)
-	expectContiguous(t, ws, cursorPos(t, last), 1)
+	last = expectContiguous(t, ws, cursorPos(t, last), 1)
+
+	// An empty cursor is no cursor, as in lists: live from now on.
+	empty := w.srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, map[string]any{"Authorization": "Bearer " + w.ownerA.token, "accountId": w.A})
+	empty.Ack()
+	live := liveSubscriptions(t, w.srv)
+	empty.Subscribe("live", gatewaytest.Request{Query: activitySubscription, Variables: map[string]any{"after": ""}})
+	awaitSubscriptions(t, w.srv, live+1)
+	createContacts(t, w.srv, w.ownerA.token, w.A, "Empty", 1, 1)
+	expectContiguous(t, empty, cursorPos(t, last), 1)
 
 	// Another's cursor, a made-up one and a far future one are refused.
 	for _, bad := range []string{
