@@ -70,10 +70,14 @@ func TimeInRange(t time.Time) bool {
 	return y >= 1900 && y <= 2999
 }
 
+// OptionalText is an optional part of a value (an address's street, a
+// label): "" when not given, which the API shows as null.
+type OptionalText string
+
 // EmailAddress is one of a contact's addresses.
 type EmailAddress struct {
-	Address string `json:"address"`
-	Label   string `json:"label,omitempty"`
+	Address string       `json:"address"`
+	Label   OptionalText `json:"label,omitempty"`
 	Primary bool   `json:"primary"`
 }
 
@@ -102,7 +106,7 @@ func checkEmails(path string, list []EmailAddress, max int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		label, err := oneLine(p+".label", e.Label, MaxTagLen)
+		label, err := oneLine(p+".label", string(e.Label), MaxTagLen)
 		if err != nil {
 			return nil, err
 		}
@@ -114,7 +118,7 @@ func checkEmails(path string, list []EmailAddress, max int) (any, error) {
 		if e.Primary {
 			primaries++
 		}
-		out = append(out, EmailAddress{Address: addr, Label: label, Primary: e.Primary})
+		out = append(out, EmailAddress{Address: addr, Label: OptionalText(label), Primary: e.Primary})
 	}
 	switch {
 	case len(out) == 0:
@@ -137,8 +141,8 @@ func checkEmails(path string, list []EmailAddress, max int) (any, error) {
 
 // Phone is one phone number, as written, with a label.
 type Phone struct {
-	Number string `json:"number"`
-	Label  string `json:"label,omitempty"`
+	Number string       `json:"number"`
+	Label  OptionalText `json:"label,omitempty"`
 }
 
 // Phones are a record's phone numbers.
@@ -183,11 +187,11 @@ func checkPhones(path string, list []Phone, max int) (any, error) {
 		if n == "" {
 			return nil, InvalidInput(p+".number", "enter a number")
 		}
-		label, err := oneLine(p+".label", ph.Label, MaxTagLen)
+		label, err := oneLine(p+".label", string(ph.Label), MaxTagLen)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Phone{Number: n, Label: label})
+		out = append(out, Phone{Number: n, Label: OptionalText(label)})
 	}
 	if len(out) == 0 {
 		return nil, nil
@@ -197,33 +201,34 @@ func checkPhones(path string, list []Phone, max int) (any, error) {
 
 // Address is a postal address.
 type Address struct {
-	Street     string `json:"street,omitempty"`
-	City       string `json:"city,omitempty"`
-	Region     string `json:"region,omitempty"`
-	PostalCode string `json:"postalCode,omitempty"`
-	Country    string `json:"country,omitempty"`
+	Street     OptionalText `json:"street,omitempty"`
+	City       OptionalText `json:"city,omitempty"`
+	Region     OptionalText `json:"region,omitempty"`
+	PostalCode OptionalText `json:"postalCode,omitempty"`
+	Country    OptionalText `json:"country,omitempty"`
 }
 
 // Text is the address on one line.
 func (a Address) Text() string {
 	var parts []string
-	for _, s := range []string{a.Street, a.PostalCode, a.City, a.Region, a.Country} {
+	for _, s := range []OptionalText{a.Street, a.PostalCode, a.City, a.Region, a.Country} {
 		if s != "" {
-			parts = append(parts, s)
+			parts = append(parts, string(s))
 		}
 	}
 	return strings.Join(parts, ", ")
 }
 
 func checkAddress(path string, a Address) (any, error) {
-	var err error
 	for _, part := range []struct {
 		name string
-		v    *string
+		v    *OptionalText
 	}{{"street", &a.Street}, {"city", &a.City}, {"region", &a.Region}, {"postalCode", &a.PostalCode}, {"country", &a.Country}} {
-		if *part.v, err = oneLine(path+"."+part.name, *part.v, MaxTextLen); err != nil {
+		v, err := oneLine(path+"."+part.name, string(*part.v), MaxTextLen)
+		if err != nil {
 			return nil, err
 		}
+		*part.v = OptionalText(v)
 	}
 	if a == (Address{}) {
 		return nil, nil
@@ -262,8 +267,8 @@ type IDs []uuid.UUID
 
 // Mailbox is one address of a mail message, with its display name.
 type Mailbox struct {
-	Address string `json:"address"`
-	Name    string `json:"name,omitempty"`
+	Address string       `json:"address"`
+	Name    OptionalText `json:"name,omitempty"`
 }
 
 // Mailboxes are a mail message's addresses of one kind (to, cc, bcc).
@@ -281,11 +286,11 @@ func checkMailbox(path string, m Mailbox) (*Mailbox, error) {
 	if !ok || local == "" || domain == "" || strings.ContainsAny(addr, " \t<>,;") || strings.Count(addr, "@") != 1 {
 		return nil, InvalidInput(path+".address", "%q is not an email address", addr)
 	}
-	name, err := oneLine(path+".name", m.Name, MaxTextLen)
+	name, err := oneLine(path+".name", string(m.Name), MaxTextLen)
 	if err != nil {
 		return nil, err
 	}
-	return &Mailbox{Address: local + "@" + strings.ToLower(domain), Name: name}, nil
+	return &Mailbox{Address: local + "@" + strings.ToLower(domain), Name: OptionalText(name)}, nil
 }
 
 // NormalizeDomain checks a domain name and returns it in lower case, in

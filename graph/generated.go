@@ -9124,8 +9124,8 @@ func (ec *executionContext) _Address_street(ctx context.Context, field graphql.C
 			return obj.Street, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+			return ec.marshalOString2switchboardᚋcrmᚐOptionalText(ctx, selections, v)
 		},
 		true,
 		false,
@@ -9147,8 +9147,8 @@ func (ec *executionContext) _Address_city(ctx context.Context, field graphql.Col
 			return obj.City, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+			return ec.marshalOString2switchboardᚋcrmᚐOptionalText(ctx, selections, v)
 		},
 		true,
 		false,
@@ -9170,8 +9170,8 @@ func (ec *executionContext) _Address_region(ctx context.Context, field graphql.C
 			return obj.Region, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+			return ec.marshalOString2switchboardᚋcrmᚐOptionalText(ctx, selections, v)
 		},
 		true,
 		false,
@@ -9193,8 +9193,8 @@ func (ec *executionContext) _Address_postalCode(ctx context.Context, field graph
 			return obj.PostalCode, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+			return ec.marshalOString2switchboardᚋcrmᚐOptionalText(ctx, selections, v)
 		},
 		true,
 		false,
@@ -9216,8 +9216,8 @@ func (ec *executionContext) _Address_country(ctx context.Context, field graphql.
 			return obj.Country, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+			return ec.marshalOString2switchboardᚋcrmᚐOptionalText(ctx, selections, v)
 		},
 		true,
 		false,
@@ -11638,8 +11638,8 @@ func (ec *executionContext) _EmailAddress_label(ctx context.Context, field graph
 			return obj.Label, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+			return ec.marshalOString2switchboardᚋcrmᚐOptionalText(ctx, selections, v)
 		},
 		true,
 		false,
@@ -13170,8 +13170,8 @@ func (ec *executionContext) _Mailbox_name(ctx context.Context, field graphql.Col
 			return obj.Name, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+			return ec.marshalOString2switchboardᚋcrmᚐOptionalText(ctx, selections, v)
 		},
 		true,
 		false,
@@ -16877,8 +16877,8 @@ func (ec *executionContext) _Phone_label(ctx context.Context, field graphql.Coll
 			return obj.Label, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
-			return ec.marshalOString2string(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+			return ec.marshalOString2switchboardᚋcrmᚐOptionalText(ctx, selections, v)
 		},
 		true,
 		false,
@@ -20722,35 +20722,35 @@ func (ec *executionContext) unmarshalInputAddressInput(ctx context.Context, obj 
 		switch k {
 		case "street":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("street"))
-			data, err := ec.unmarshalOString2string(ctx, v)
+			data, err := ec.unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Street = data
 		case "city":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("city"))
-			data, err := ec.unmarshalOString2string(ctx, v)
+			data, err := ec.unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.City = data
 		case "region":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("region"))
-			data, err := ec.unmarshalOString2string(ctx, v)
+			data, err := ec.unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.Region = data
 		case "postalCode":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("postalCode"))
-			data, err := ec.unmarshalOString2string(ctx, v)
+			data, err := ec.unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.PostalCode = data
 		case "country":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("country"))
-			data, err := ec.unmarshalOString2string(ctx, v)
+			data, err := ec.unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -21807,7 +21807,7 @@ func (ec *executionContext) unmarshalInputEmailAddressInput(ctx context.Context,
 			it.Address = data
 		case "label":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
-			data, err := ec.unmarshalOString2string(ctx, v)
+			data, err := ec.unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -22407,7 +22407,7 @@ func (ec *executionContext) unmarshalInputMailboxInput(ctx context.Context, obj 
 			it.Address = data
 		case "name":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
-			data, err := ec.unmarshalOString2string(ctx, v)
+			data, err := ec.unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -22721,7 +22721,7 @@ func (ec *executionContext) unmarshalInputPhoneInput(ctx context.Context, obj an
 			it.Number = data
 		case "label":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("label"))
-			data, err := ec.unmarshalOString2string(ctx, v)
+			data, err := ec.unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -30148,6 +30148,18 @@ func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.S
 	_ = sel
 	_ = ctx
 	res := MarshalString(v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOString2switchboardᚋcrmᚐOptionalText(ctx context.Context, v any) (crm.OptionalText, error) {
+	res, err := UnmarshalOptionalText(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2switchboardᚋcrmᚐOptionalText(ctx context.Context, sel ast.SelectionSet, v crm.OptionalText) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := MarshalOptionalText(v)
 	return res
 }
 

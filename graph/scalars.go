@@ -69,6 +69,25 @@ func UnmarshalString(v any) (string, error) {
 	return s, nil
 }
 
+// MarshalOptionalText writes an optional part of a value, null when it
+// was not given.
+func MarshalOptionalText(s crm.OptionalText) graphql.Marshaler {
+	if s == "" {
+		return graphql.Null
+	}
+	return graphql.MarshalString(string(s))
+}
+
+// UnmarshalOptionalText reads an optional part of a value as a String;
+// null is "", not given.
+func UnmarshalOptionalText(v any) (crm.OptionalText, error) {
+	if v == nil {
+		return "", nil
+	}
+	s, err := UnmarshalString(v)
+	return crm.OptionalText(s), err
+}
+
 // MarshalInt writes an Int.
 func MarshalInt(n int) graphql.Marshaler { return graphql.MarshalInt(n) }
 

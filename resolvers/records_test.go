@@ -460,3 +460,36 @@ func TestATimelinePagesAcrossTheYears(t *testing.T) {
 		t.Fatalf("paged one at a time: %v, want %v", got, sent)
 	}
 }
+
+// TestAValuesMissingPartsAreNull: the parts of a value a client leaves out
+// (an address's street, an email's or a phone's label, a mailbox's name)
+// read back as null, not as empty text; an address is one value, so an
+// update replaces it whole.
+func TestAValuesMissingPartsAreNull(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	const fields = `id address { street city region postalCode country } emails { address label } phones { number label }`
+	var created struct{ CreateContact map[string]any }
+	w.as(t, w.ownerA, w.A, `mutation { createContact(input: {lastName: "Parts", address: {city: "Berlin"},
+		emails: [{address: "parts@example.org"}], phones: [{number: "+49 30 5550100", label: null}]}) { `+fields+` } }`, nil).Decode(t, &created)
+	want := `map[address:map[city:Berlin country:<nil> postalCode:<nil> region:<nil> street:<nil>] ` +
+		`emails:[map[address:parts@example.org label:<nil>]] id:%s phones:[map[label:<nil> number:+49 30 5550100]]]`
+	id := created.CreateContact["id"]
+	if got := fmt.Sprint(created.CreateContact); got != fmt.Sprintf(want, id) {
+		t.Fatalf("created:\n%s\nwant\n%s", got, fmt.Sprintf(want, id))
+	}
+	var updated struct{ UpdateContact struct{ Address map[string]any } }
+	w.as(t, w.ownerA, w.A, `mutation($id: ID!) { updateContact(id: $id, input: {address: {street: "Unter den Linden 1"}}) { `+fields+` } }`,
+		map[string]any{"id": id}).Decode(t, &updated)
+	if got := fmt.Sprint(updated.UpdateContact.Address); got != "map[city:<nil> country:<nil> postalCode:<nil> region:<nil> street:Unter den Linden 1]" {
+		t.Fatalf("updated address: %s", got)
+	}
+	var logged struct {
+		LogMail struct{ From map[string]any }
+	}
+	w.as(t, w.ownerA, w.A, `mutation { logMail(input: {from: {address: "someone@example.org"}, sentAt: "2026-03-01T09:00:00Z", direction: INBOUND}) { from { address name } } }`,
+		nil).Decode(t, &logged)
+	if got := fmt.Sprint(logged.LogMail.From); got != "map[address:someone@example.org name:<nil>]" {
+		t.Fatalf("a mailbox without a name: %s", got)
+	}
+}
