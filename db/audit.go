@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"switchboard/crm"
 )
@@ -20,9 +21,10 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 	}
 	var out *crm.ActivityPage
 	err = s.db.read(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
-		if err := e.grant.Require(crm.Settings, crm.View, uuid.Nil); err != nil {
-			return err
-		}
+		// The entries the viewer's role lets them view, as in the live
+		// feed: the entities it views, and of those it views only its own
+		// of, the entries about records they own (or about no record).
+		all, own := e.grant.Viewable()
 		var rows []activityFeedRow
 		err := tx.Select(ctx, &rows, activityFeedSelect+`
 			WHERE l.account_id = $1
@@ -32,9 +34,11 @@ func (s *AuditService) Activity(ctx context.Context, a crm.Actor, f crm.Activity
 				AND ($5::timestamptz IS NULL OR l.at < $5)
 				AND ($6::timestamptz IS NULL OR (l.at, l.id) < ($6, $7))
 				AND ($9 = '' OR l.entity_type = $9)
+				AND (l.entity_type = ANY($10) OR (l.entity_type = ANY($11) AND (l.subject_owner_id IS NULL OR l.subject_owner_id = $12)))
 			ORDER BY l.at DESC, l.id DESC
 			LIMIT $8`,
-			e.account.ID, nullUUID(f.ActorID), f.Action, f.Since, f.Until, after.at, after.id, page.First+1, string(f.EntityType))
+			e.account.ID, nullUUID(f.ActorID), f.Action, f.Since, f.Until, after.at, after.id, page.First+1, string(f.EntityType),
+			pq.Array(entityNames(all)), pq.Array(entityNames(own)), e.userID())
 		if err != nil {
 			return fmt.Errorf("activity log: %w", err)
 		}
@@ -109,4 +113,13 @@ func (s *AuditService) Notifications(ctx context.Context, a crm.Actor, page crm.
 		return nil, err
 	}
 	return out, nil
+}
+
+// entityNames are entities as the log's entity_type holds them.
+func entityNames(es []crm.Entity) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = string(e)
+	}
+	return out
 }

@@ -506,3 +506,57 @@ func TestNATSBusAcrossProcesses(t *testing.T) {
 		t.Fatalf("the stream carried %+v (%v)", info, err)
 	}
 }
+
+// TestTheActivityListShowsWhatTheFeedShows: account.activity lists, for
+// each viewer, the entries the live feed would send them: a Sales Rep sees
+// contacts and members, only their own deals, no settings; an owner sees
+// everything. The feed's cursors come from it, so a dashboard of any role
+// can start from its last entry.
+func TestTheActivityListShowsWhatTheFeedShows(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	var theirs, mine struct{ CreateDeal struct{ ID string } }
+	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "The owner's"}) { id } }`, nil).Decode(t, &theirs)
+	w.as(t, w.repA, w.A, `mutation { createDeal(input: {title: "The rep's"}) { id } }`, nil).Decode(t, &mine)
+	w.as(t, w.ownerA, w.A, `mutation { createContact(input: {lastName: "Everyone's"}) { id } }`, nil).Decode(t, &struct{}{})
+	w.as(t, w.ownerA, w.A, `mutation { renameAccount(name: "Renamed for the test") { id } }`, nil).Decode(t, &struct{}{})
+	list := func(who person) (actions map[string]int, dealIDs []string) {
+		var out struct {
+			Account struct {
+				Activity struct {
+					Nodes []struct {
+						Action   string
+						EntityID *string
+						Cursor   string
+					}
+				}
+			}
+		}
+		w.as(t, who, w.A, `{ account { activity(first: 100) { nodes { action entityId cursor } } } }`, nil).Decode(t, &out)
+		actions = map[string]int{}
+		for _, n := range out.Account.Activity.Nodes {
+			actions[n.Action]++
+			if n.Action == "deal.created" && n.EntityID != nil {
+				dealIDs = append(dealIDs, *n.EntityID)
+			}
+		}
+		return actions, dealIDs
+	}
+	actions, deals := list(w.repA)
+	if fmt.Sprint(deals) != fmt.Sprint([]string{mine.CreateDeal.ID}) {
+		t.Fatalf("the rep lists the deals %v, want only their own %s", deals, mine.CreateDeal.ID)
+	}
+	if actions["contact.created"] == 0 || actions["account.renamed"] != 0 {
+		t.Fatalf("the rep lists %v: want contacts, no settings", actions)
+	}
+	actions, deals = list(w.ownerA)
+	if len(deals) != 2 || actions["account.renamed"] != 1 {
+		t.Fatalf("the owner lists %v and deals %v: want everything", actions, deals)
+	}
+	// The rep's dashboard starts from the rep's latest entry.
+	rep := liveActivity(t, w.srv, w.repA.token, w.A, latestActivityCursor(t, w.srv, w.repA.token, w.A), nil)
+	w.as(t, w.repA, w.A, `mutation { createContact(input: {lastName: "Live"}) { id } }`, nil).Decode(t, &struct{}{})
+	if e := nextEntry(t, rep); e.Action != "contact.created" {
+		t.Fatalf("the rep's feed from their cursor: %+v", e)
+	}
+}
