@@ -78,7 +78,7 @@ type OptionalText string
 type EmailAddress struct {
 	Address string       `json:"address"`
 	Label   OptionalText `json:"label,omitempty"`
-	Primary bool   `json:"primary"`
+	Primary bool         `json:"primary"`
 }
 
 // EmailAddresses are a contact's addresses, the primary one first.

@@ -478,7 +478,9 @@ func TestAValuesMissingPartsAreNull(t *testing.T) {
 	if got := fmt.Sprint(created.CreateContact); got != fmt.Sprintf(want, id) {
 		t.Fatalf("created:\n%s\nwant\n%s", got, fmt.Sprintf(want, id))
 	}
-	var updated struct{ UpdateContact struct{ Address map[string]any } }
+	var updated struct {
+		UpdateContact struct{ Address map[string]any }
+	}
 	w.as(t, w.ownerA, w.A, `mutation($id: ID!) { updateContact(id: $id, input: {address: {street: "Unter den Linden 1"}}) { `+fields+` } }`,
 		map[string]any{"id": id}).Decode(t, &updated)
 	if got := fmt.Sprint(updated.UpdateContact.Address); got != "map[city:<nil> country:<nil> postalCode:<nil> region:<nil> street:Unter den Linden 1]" {
