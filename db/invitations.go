@@ -49,7 +49,7 @@ func (r *invitationRow) roleID() uuid.UUID {
 }
 
 func (r *invitationRow) invitation(ctx context.Context, tx *Tx) (*crm.Invitation, error) {
-	role, err := resolveRole(ctx, tx, r.AccountID, r.roleID())
+	role, err := resolveRole(ctx, tx, r.AccountID, r.roleID(), roleShown)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (s *InvitationService) InviteMember(ctx context.Context, a crm.Actor, rawEm
 		if err := e.grant.Require(crm.Members, crm.Create, uuid.Nil); err != nil {
 			return err
 		}
-		role, err := resolveRole(ctx, tx, e.account.ID, roleID)
+		role, err := resolveRole(ctx, tx, e.account.ID, roleID, roleGiven)
 		if err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func (s *InvitationService) ResendInvitation(ctx context.Context, a crm.Actor, i
 		if err != nil {
 			return err
 		}
-		role, err := resolveRole(ctx, tx, e.account.ID, inv.roleID())
+		role, err := resolveRole(ctx, tx, e.account.ID, inv.roleID(), roleGiven)
 		if err != nil {
 			return err
 		}
@@ -400,7 +400,7 @@ func (s *InvitationService) AcceptInvitation(ctx context.Context, token string, 
 		if _, err := tx.Exec(ctx, `DELETE FROM invitation_tokens WHERE invitation_account_id = $1 AND invitation_id = $2`, inv.AccountID, inv.ID); err != nil {
 			return err
 		}
-		role, err := resolveRole(ctx, tx, inv.AccountID, inv.roleID())
+		role, err := resolveRole(ctx, tx, inv.AccountID, inv.roleID(), roleGiven)
 		if err != nil {
 			return err
 		}

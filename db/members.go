@@ -282,9 +282,28 @@ func keepAnOwner(ctx context.Context, tx *Tx, accountID, changing uuid.UUID) err
 	return nil
 }
 
+// roleUse is what a role is looked up for, which decides whether a
+// deleted one is found and how its row is locked.
+type roleUse int
+
+const (
+	// roleShown: to show what history names (a removed member's role, a
+	// past invitation's); a deleted role is found too.
+	roleShown roleUse = iota
+	// roleLive: to read or edit; a deleted role is NOT_FOUND.
+	roleLive
+	// roleGiven: to give to a member or an invitation. The row is locked
+	// (FOR SHARE) until the commit, so the role cannot be deleted before
+	// the holder it gains is counted.
+	roleGiven
+	// roleDeleting: to delete. The row is locked (FOR UPDATE), so no one
+	// can be given it while its holders are counted.
+	roleDeleting
+)
+
 // resolveRole finds a role of the account in scope by id: built-in or
 // custom (NOT_FOUND for another account's).
-func resolveRole(ctx context.Context, tx *Tx, accountID, id uuid.UUID) (crm.Role, error) {
+func resolveRole(ctx context.Context, tx *Tx, accountID, id uuid.UUID, use roleUse) (crm.Role, error) {
 	if b, ok := crm.BuiltInRoleByID(id); ok {
 		return b.Role(), nil
 	}
@@ -293,7 +312,16 @@ func resolveRole(ctx context.Context, tx *Tx, accountID, id uuid.UUID) (crm.Role
 		Perms  []byte         `db:"permissions"`
 		Hidden pq.StringArray `db:"hidden_fields"`
 	}
-	err := tx.Get(ctx, &r, `SELECT name, permissions, hidden_fields FROM roles WHERE account_id = $1 AND id = $2`, accountID, id)
+	q := `SELECT name, permissions, hidden_fields FROM roles WHERE account_id = $1 AND id = $2`
+	switch use {
+	case roleLive:
+		q += ` AND deleted_at IS NULL`
+	case roleGiven:
+		q += ` AND deleted_at IS NULL FOR SHARE`
+	case roleDeleting:
+		q += ` AND deleted_at IS NULL FOR UPDATE`
+	}
+	err := tx.Get(ctx, &r, q, accountID, id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return crm.Role{}, crm.NotFound("role")
 	}
@@ -337,7 +365,7 @@ func (s *MemberService) UpdateMember(ctx context.Context, a crm.Actor, userID uu
 		}
 		changes := map[string]crm.Change{}
 		if u.RoleID != nil && *u.RoleID != oldRole.ID {
-			role, err := resolveRole(ctx, tx, e.account.ID, *u.RoleID)
+			role, err := resolveRole(ctx, tx, e.account.ID, *u.RoleID, roleGiven)
 			if err != nil {
 				return err
 			}

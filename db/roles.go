@@ -28,7 +28,7 @@ func (s *RoleService) Roles(ctx context.Context, a crm.Actor) ([]crm.Role, error
 			Perms  []byte         `db:"permissions"`
 			Hidden pq.StringArray `db:"hidden_fields"`
 		}
-		if err := tx.Select(ctx, &rows, `SELECT id, name, permissions, hidden_fields FROM roles WHERE account_id = $1 ORDER BY lower(name), id`, e.account.ID); err != nil {
+		if err := tx.Select(ctx, &rows, `SELECT id, name, permissions, hidden_fields FROM roles WHERE account_id = $1 AND deleted_at IS NULL ORDER BY lower(name), id`, e.account.ID); err != nil {
 			return fmt.Errorf("list roles: %w", err)
 		}
 		for _, r := range rows {
@@ -54,7 +54,7 @@ func (s *RoleService) Role(ctx context.Context, a crm.Actor, id uuid.UUID) (*crm
 			}
 		}
 		var err error
-		out, err = resolveRole(ctx, tx, e.account.ID, id)
+		out, err = resolveRole(ctx, tx, e.account.ID, id, roleLive)
 		return err
 	})
 	if err != nil {
@@ -100,7 +100,7 @@ func (s *RoleService) CreateRole(ctx context.Context, a crm.Actor, in crm.RoleIn
 			return err
 		}
 		var custom int
-		if err := tx.Get(ctx, &custom, `SELECT count(*) FROM roles WHERE account_id = $1`, e.account.ID); err != nil {
+		if err := tx.Get(ctx, &custom, `SELECT count(*) FROM roles WHERE account_id = $1 AND deleted_at IS NULL`, e.account.ID); err != nil {
 			return err
 		}
 		if custom >= crm.MaxCustomRoles {
@@ -165,7 +165,7 @@ func (s *RoleService) UpdateRole(ctx context.Context, a crm.Actor, id uuid.UUID,
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
-		old, err := resolveRole(ctx, tx, e.account.ID, id)
+		old, err := resolveRole(ctx, tx, e.account.ID, id, roleLive)
 		if err != nil {
 			return err
 		}
@@ -213,26 +213,35 @@ func (s *RoleService) DeleteRole(ctx context.Context, a crm.Actor, id uuid.UUID)
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
-		old, err := resolveRole(ctx, tx, e.account.ID, id)
+		old, err := resolveRole(ctx, tx, e.account.ID, id, roleDeleting)
 		if err != nil {
 			return err
 		}
 		if err := e.grant.MayReshape(old); err != nil {
 			return err
 		}
-		var users int
-		if err := tx.Get(ctx, &users, `
-			SELECT (SELECT count(*) FROM memberships WHERE account_id = $1 AND custom_role_id = $2)
-			     + (SELECT count(*) FROM invitations WHERE account_id = $1 AND custom_role_id = $2)`, e.account.ID, id); err != nil {
+		// Members who hold it (deactivated ones too: they may come back)
+		// and invitations that may still be accepted or renewed. Removed
+		// members and past invitations keep naming it: it stays, deleted,
+		// for them (migration 00016).
+		var holders struct {
+			Members     int `db:"members"`
+			Invitations int `db:"invitations"`
+		}
+		if err := tx.Get(ctx, &holders, `
+			SELECT (SELECT count(*) FROM memberships WHERE account_id = $1 AND custom_role_id = $2 AND status <> 'REMOVED') AS members,
+			       (SELECT count(*) FROM invitations WHERE account_id = $1 AND custom_role_id = $2
+			            AND accepted_at IS NULL AND revoked_at IS NULL) AS invitations`, e.account.ID, id); err != nil {
 			return err
 		}
-		if users > 0 {
-			return crm.Errorf(crm.CodeConflict, "the role is held or offered by %d members or invitations (removed members included, for history): give them another role first", users)
+		if holders.Members+holders.Invitations > 0 {
+			return crm.Errorf(crm.CodeConflict, "the role is held by %d members and offered by %d open or expired invitations: "+
+				"give the members another role and revoke the invitations first", holders.Members, holders.Invitations)
 		}
 		if err := s.countAction(ctx, tx, e, crm.Settings, crm.Edit); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM roles WHERE account_id = $1 AND id = $2`, e.account.ID, id); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE roles SET deleted_at = $3 WHERE account_id = $1 AND id = $2`, e.account.ID, id, tx.Now); err != nil {
 			return fmt.Errorf("delete role: %w", err)
 		}
 		return logActivity(ctx, tx, e, "role.deleted", crm.Settings, id, map[string]crm.Change{"name": {From: old.Name}})

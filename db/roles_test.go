@@ -92,8 +92,8 @@ func TestCustomRoleLimit(t *testing.T) {
 }
 
 // TestRoleLifecycle: built-in roles are fixed; a custom role is deleted
-// only when nobody holds it or is offered it; another account's roles do
-// not exist here.
+// only when nobody holds it or is offered it, and stays for the history
+// that names it; another account's roles do not exist here.
 func TestRoleLifecycle(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -103,11 +103,45 @@ func TestRoleLifecycle(t *testing.T) {
 	wantCode(t, f.Roles.DeleteRole(f.ctx, owner.Actor, roleID(crm.RoleReadOnly)), crm.CodeForbidden)
 
 	held := f.customRole(owner, "Held", nil)
-	f.join(owner, held)
+	holder := f.join(owner, held)
 	wantCode(t, f.Roles.DeleteRole(f.ctx, owner.Actor, held), crm.CodeConflict)
 	offered := f.customRole(owner, "Offered", nil)
 	noErr(t, f.invite(owner, offered))
 	wantCode(t, f.Roles.DeleteRole(f.ctx, owner.Actor, offered), crm.CodeConflict)
+
+	// Once nobody holds it and nothing offers it, it goes, though history
+	// still names it: the removed member's role, the revoked invitation's.
+	noErr(t, f.Members.RemoveMember(f.ctx, owner.Actor, holder.ID, owner.ID))
+	invitations, err := f.Invitations.Invitations(f.ctx, owner.Actor)
+	noErr(t, err)
+	for _, inv := range invitations {
+		if inv.Role.ID == offered {
+			noErr(t, f.Invitations.RevokeInvitation(f.ctx, owner.Actor, inv.ID))
+		}
+	}
+	noErr(t, f.Roles.DeleteRole(f.ctx, owner.Actor, held))
+	noErr(t, f.Roles.DeleteRole(f.ctx, owner.Actor, offered))
+	roles, err := f.Roles.Roles(f.ctx, owner.Actor)
+	noErr(t, err)
+	for _, r := range roles {
+		if r.ID == held || r.ID == offered {
+			t.Fatalf("a deleted role is listed: %s", r.Name)
+		}
+	}
+	for name, err := range map[string]error{
+		"read":         func() error { _, err := f.Roles.Role(f.ctx, owner.Actor, held); return err }(),
+		"update":       f.reshape(owner, held, nil),
+		"delete again": f.Roles.DeleteRole(f.ctx, owner.Actor, held),
+		"give":         f.invite(owner, held),
+	} {
+		t.Run("deleted/"+name, func(t *testing.T) { wantCode(t, err, crm.CodeNotFound) })
+	}
+	removed, err := f.Members.Members(f.ctx, owner.Actor, crm.MemberFilter{Status: crm.MemberRemoved}, crm.PageArgs{})
+	noErr(t, err)
+	if len(removed.Nodes) != 1 || removed.Nodes[0].UserID != holder.ID || removed.Nodes[0].Role.Name != "Held" {
+		t.Fatalf("the removed member: %+v", removed.Nodes)
+	}
+	f.customRole(owner, "Held", nil) // the name is free again
 
 	unused := f.customRole(owner, "Unused", nil)
 	noErr(t, f.Roles.DeleteRole(f.ctx, owner.Actor, unused))

@@ -1017,3 +1017,48 @@ func TestSignInRefusedWhenEveryAccountIsDeactivated(t *testing.T) {
 		t.Fatal("no sign-in after reactivation")
 	}
 }
+
+// TestADeletedRoleIsNeverHeld: one admin giving a member a role while
+// another deletes it ends with one of the two refused, never with a member
+// holding a deleted role (both lock the role's row).
+func TestADeletedRoleIsNeverHeld(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, gatewaytest.Options{})
+	conn := superuser(t, w.srv)
+	salesRep := crm.RoleSalesRep.Role().ID.String()
+	// Two admins: one member's writes wait for each other anyway (each
+	// locks its actor's membership).
+	w.as(t, w.ownerA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`,
+		map[string]any{"u": w.managerA.id, "r": crm.RoleAdmin.Role().ID.String()}).Decode(t, &struct{}{})
+	for i := range 20 {
+		var created struct{ CreateRole struct{ ID string } }
+		w.as(t, w.ownerA, w.A, `mutation($in: RoleInput!) { createRole(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"name": fmt.Sprintf("Contested %d", i), "permissions": []any{}}}).Decode(t, &created)
+		role := created.CreateRole.ID
+		var given, deleted gatewaytest.Response
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			given = w.as(t, w.ownerA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`,
+				map[string]any{"u": w.repA.id, "r": role})
+		})
+		wg.Go(func() {
+			deleted = w.as(t, w.managerA, w.A, `mutation($r: ID!) { deleteRole(id: $r) }`, map[string]any{"r": role})
+		})
+		wg.Wait()
+		if (len(given.Errors) == 0) == (len(deleted.Errors) == 0) {
+			t.Fatalf("giving: %+v; deleting: %+v; want exactly one refused", given.Errors, deleted.Errors)
+		}
+		var stale int
+		if err := conn.Get(&stale, `SELECT count(*) FROM memberships m JOIN roles r ON r.account_id = m.account_id AND r.id = m.custom_role_id
+			WHERE r.deleted_at IS NOT NULL AND m.status <> 'REMOVED'`); err != nil {
+			t.Fatal(err)
+		}
+		if stale > 0 {
+			t.Fatal("a member holds a deleted role")
+		}
+		if len(given.Errors) == 0 {
+			w.as(t, w.ownerA, w.A, `mutation($u: ID!, $r: ID!) { updateMember(userId: $u, input: {roleId: $r}) { userId } }`,
+				map[string]any{"u": w.repA.id, "r": salesRep}).Decode(t, &struct{}{})
+		}
+	}
+}
