@@ -87,7 +87,9 @@ func TestPermissionsAreEnforcedPerRole(t *testing.T) {
 		{w.readerA, `mutation { renameAccount(name: "Nope") { name } }`, false},
 		{w.repA, `{ account { invitations { email } } }`, true},
 		{w.repA, `mutation { inviteMember(email: "x@example.com", roleId: "` + roleID(crm.RoleReadOnly) + `") { id } }`, false},
-		{w.managerA, `{ account { activity { nodes { action } } } }`, false},
+		// The activity log shows each role what it may view (the
+		// settings entries below only to roles that view settings).
+		{w.managerA, `{ account { activity { nodes { action } } } }`, true},
 		{w.managerA, `mutation { setActivityLimit(entity: DEALS, action: CREATE, limit: 5, period: DAY) { limit } }`, false},
 		{w.adminA, `{ account { activity { nodes { action } } loginEvents { nodes { outcome } } roles { name } } }`, true},
 		{w.adminA, `mutation { renameAccount(name: "Renamed by admin") { name } }`, true},
@@ -100,6 +102,22 @@ func TestPermissionsAreEnforcedPerRole(t *testing.T) {
 		if !tc.ok {
 			onlyCode(t, r, "FORBIDDEN")
 		}
+	}
+	renamed := func(who person) int {
+		var out struct {
+			Account struct{ Activity struct{ Nodes []struct{ Action string } } }
+		}
+		w.as(t, who, w.A, `{ account { activity(first: 100) { nodes { action } } } }`, nil).Decode(t, &out)
+		n := 0
+		for _, e := range out.Account.Activity.Nodes {
+			if e.Action == "account.renamed" {
+				n++
+			}
+		}
+		return n
+	}
+	if renamed(w.managerA) != 0 || renamed(w.adminA) != 1 {
+		t.Errorf("the rename shows to the manager %d times and to the admin %d, want 0 and 1", renamed(w.managerA), renamed(w.adminA))
 	}
 	// What a role may do is readable by its holder.
 	var mine struct {
