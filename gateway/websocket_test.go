@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -140,18 +138,7 @@ func TestStreamsAtTheirCap(t *testing.T) {
 func TestAWebSocketThatSpeaksFirst(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.Start(t, gatewaytest.Options{})
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := net.Dial("tcp", u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	conn, host := srv.Dial(t)
 	var aliases strings.Builder
 	for i := range 300 {
 		fmt.Fprintf(&aliases, " a%d: __typename", i)
@@ -160,7 +147,7 @@ func TestAWebSocketThatSpeaksFirst(t *testing.T) {
 	var packet bytes.Buffer
 	fmt.Fprintf(&packet, "GET /graphql HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n",
-		u.Host, gatewaytest.GraphQLTransportWS)
+		host, gatewaytest.GraphQLTransportWS)
 	packet.Write(clientFrame([]byte(`{"type":"connection_init"}`)))
 	packet.Write(clientFrame(subscribe))
 	if len(subscribe) <= 4096 {

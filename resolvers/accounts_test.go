@@ -105,7 +105,9 @@ func TestPermissionsAreEnforcedPerRole(t *testing.T) {
 	}
 	renamed := func(who person) int {
 		var out struct {
-			Account struct{ Activity struct{ Nodes []struct{ Action string } } }
+			Account struct {
+				Activity struct{ Nodes []struct{ Action string } }
+			}
 		}
 		w.as(t, who, w.A, `{ account { activity(first: 100) { nodes { action } } } }`, nil).Decode(t, &out)
 		n := 0

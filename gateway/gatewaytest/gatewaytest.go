@@ -289,6 +289,26 @@ func (s *Server) Get(t testing.TB, req Request) Response {
 	return s.Do(t, http.MethodGet, "/graphql?"+q.Encode(), nil, req.Header)
 }
 
+// Dial opens a bare TCP connection to the gateway, for requests Go's HTTP
+// client would not send as written. It is closed when the test ends, and
+// gives up after 10 s.
+func (s *Server) Dial(t testing.TB) (net.Conn, string) {
+	t.Helper()
+	u, err := url.Parse(s.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	return conn, u.Host
+}
+
 // Do sends any request to the gateway and decodes a GraphQL-shaped answer.
 // A Host in header replaces the request's host (DNS-rebinding tests).
 func (s *Server) Do(t testing.TB, method, path string, body io.Reader, header http.Header) Response {
