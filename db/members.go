@@ -290,15 +290,16 @@ const (
 	// roleShown: to show what history names (a removed member's role, a
 	// past invitation's); a deleted role is found too.
 	roleShown roleUse = iota
-	// roleLive: to read or edit; a deleted role is NOT_FOUND.
+	// roleLive: to read; a deleted role is NOT_FOUND.
 	roleLive
 	// roleGiven: to give to a member or an invitation. The row is locked
 	// (FOR SHARE) until the commit, so the role cannot be deleted before
 	// the holder it gains is counted.
 	roleGiven
-	// roleDeleting: to delete. The row is locked (FOR UPDATE), so no one
-	// can be given it while its holders are counted.
-	roleDeleting
+	// roleChanged: to edit or delete. The row is locked (FOR UPDATE), so
+	// no one can be given it while a deletion counts its holders, and an
+	// edit and a deletion take turns.
+	roleChanged
 )
 
 // resolveRole finds a role of the account in scope by id: built-in or
@@ -318,7 +319,7 @@ func resolveRole(ctx context.Context, tx *Tx, accountID, id uuid.UUID, use roleU
 		q += ` AND deleted_at IS NULL`
 	case roleGiven:
 		q += ` AND deleted_at IS NULL FOR SHARE`
-	case roleDeleting:
+	case roleChanged:
 		q += ` AND deleted_at IS NULL FOR UPDATE`
 	}
 	err := tx.Get(ctx, &r, q, accountID, id)

@@ -165,7 +165,7 @@ func (s *RoleService) UpdateRole(ctx context.Context, a crm.Actor, id uuid.UUID,
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
-		old, err := resolveRole(ctx, tx, e.account.ID, id, roleLive)
+		old, err := resolveRole(ctx, tx, e.account.ID, id, roleChanged)
 		if err != nil {
 			return err
 		}
@@ -213,7 +213,7 @@ func (s *RoleService) DeleteRole(ctx context.Context, a crm.Actor, id uuid.UUID)
 		if err := e.grant.Require(crm.Settings, crm.Edit, uuid.Nil); err != nil {
 			return err
 		}
-		old, err := resolveRole(ctx, tx, e.account.ID, id, roleDeleting)
+		old, err := resolveRole(ctx, tx, e.account.ID, id, roleChanged)
 		if err != nil {
 			return err
 		}
