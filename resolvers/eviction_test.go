@@ -297,16 +297,23 @@ func TestOpenSubscriptionsKeepSessionsAliveUntilTheAbsoluteLimit(t *testing.T) {
 
 func metricsText(t testing.TB, srv *gatewaytest.Server) string {
 	t.Helper()
-	resp, err := http.Get(srv.URL + "/metrics")
+	body, err := metricsBody(srv)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return body
+}
+
+// metricsBody is metricsText for a goroutine of its own, which may not
+// fail the test.
+func metricsBody(srv *gatewaytest.Server) (string, error) {
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		return "", err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return string(b), err
 }
 
 // cutListener terminates the gateway's LISTEN connection; the bus
