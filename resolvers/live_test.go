@@ -338,7 +338,10 @@ func TestLiveActivityHidesHiddenFields(t *testing.T) {
 // closed with SLOW_CONSUMER once it took nothing for the stall timeout.
 func TestSlowConsumerIsCutOff(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, gatewaytest.Options{Env: map[string]string{"SWITCHBOARD_STREAM_STALL_TIMEOUT": "500ms"}})
+	// The fast client reads as fast as this test's goroutine decodes, which
+	// on a loaded machine can pause for half a second: the stall timeout
+	// stays well above that.
+	w := newWorld(t, gatewaytest.Options{Env: map[string]string{"SWITCHBOARD_STREAM_STALL_TIMEOUT": "2s"}})
 	start := latestActivityCursor(t, w.srv, w.ownerA.token, w.A)
 	// The slow client reads nothing until the server gave up on it.
 	slow := liveActivity(t, w.srv, w.ownerA.token, w.A, start, nil)
@@ -373,7 +376,7 @@ func TestSlowConsumerIsCutOff(t *testing.T) {
 				cut <- errors.New("the slow client was never cut off")
 				return
 			}
-			time.Sleep(20 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 		}
 		for {
 			if _, ok := slow.Next(time.Minute); !ok {
