@@ -5,8 +5,9 @@
 -- show. A deleted role is not listed, given, edited or counted against
 -- the account's custom roles, and its name is free for a new one.
 --
--- A process of the previous release still lists a deleted role; it can
--- neither give it nor delete it twice, since nothing holds it any more.
+-- During a rolling deploy a process of the previous release still lists
+-- a deleted role and can give it (its look-up does not know the column);
+-- a member given one that way keeps its permissions until given another.
 
 -- +goose Up
 ALTER TABLE roles ADD COLUMN deleted_at timestamptz;
