@@ -85,6 +85,35 @@ func change(e crm.Entity) crm.Input {
 	return crm.Input{}
 }
 
+// roleWorld is an account for testing a role over records: its owner, a
+// colleague (a Manager), a member m whose custom role the test shapes, and
+// a contact that notes can be about.
+type roleWorld struct {
+	f                   *fixture
+	owner, colleague, m member
+	role                uuid.UUID
+	contact             *crm.Contact
+}
+
+func newRoleWorld(f *fixture) roleWorld {
+	f.t.Helper()
+	w := roleWorld{f: f, owner: f.signUp()}
+	w.colleague = f.join(w.owner, roleID(crm.RoleManager))
+	w.role = f.customRole(w.owner, "Under test", nil)
+	w.m = f.join(w.owner, w.role)
+	var err error
+	w.contact, err = f.records.Contacts.Create(f.ctx, w.owner.Actor, crm.Input{"lastName": ptr("About")})
+	noErr(f.t, err)
+	return w
+}
+
+// setRole gives m's role exactly these cells.
+func (w roleWorld) setRole(cells ...crm.Permission) {
+	w.f.t.Helper()
+	_, err := w.f.Roles.UpdateRole(w.f.ctx, w.owner.Actor, w.role, crm.RoleInput{Name: "Under test", Permissions: cells})
+	noErr(w.f.t, err)
+}
+
 // TestThePermissionTable runs every record type through every cell of the
 // matrix (view, create, edit, delete; none, own, all) for a member whose
 // custom role holds that one cell (and, to reach the records, view all of
@@ -95,17 +124,8 @@ func change(e crm.Entity) crm.Input {
 func TestThePermissionTable(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	owner := f.signUp()
-	colleague := f.join(owner, roleID(crm.RoleManager))
-	role := f.customRole(owner, "Under test", nil)
-	m := f.join(owner, role)
-	contact, err := f.records.Contacts.Create(f.ctx, owner.Actor, crm.Input{"lastName": ptr("About")})
-	noErr(t, err)
-	setRole := func(cells ...crm.Permission) {
-		t.Helper()
-		_, err := f.Roles.UpdateRole(f.ctx, owner.Actor, role, crm.RoleInput{Name: "Under test", Permissions: cells})
-		noErr(t, err)
-	}
+	w := newRoleWorld(f)
+	owner, colleague, m, contact := w.owner, w.colleague, w.m, w.contact
 	for _, ops := range allOps(f.ctx, f.records) {
 		e := ops.t.Entity
 		for _, action := range crm.Actions {
@@ -113,7 +133,7 @@ func TestThePermissionTable(t *testing.T) {
 				name := fmt.Sprintf("%s %s %s", e, action, scope)
 				// Records to act on, made by the owner for m and for the
 				// colleague, while m's role lets them see nothing.
-				setRole()
+				w.setRole()
 				mine, err := ops.create(owner.Actor, with(minimal(e, contact.ID), "ownerId", &m.ID))
 				noErr(t, err)
 				theirs, err := ops.create(owner.Actor, with(minimal(e, contact.ID), "ownerId", &colleague.ID))
@@ -128,7 +148,7 @@ func TestThePermissionTable(t *testing.T) {
 				if e == crm.Contacts && action != crm.View {
 					cells = cells[:len(cells)-1] // contacts VIEW ALL is already there
 				}
-				setRole(cells...)
+				w.setRole(cells...)
 
 				// outcome says what an attempt on a record should give.
 				outcome := func(own bool) crm.Code {
@@ -192,12 +212,8 @@ func TestThePermissionTable(t *testing.T) {
 func TestTakingARecordGivesNoNewRight(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	owner := f.signUp()
-	colleague := f.join(owner, roleID(crm.RoleManager))
-	role := f.customRole(owner, "Edits all", nil)
-	m := f.join(owner, role)
-	contact, err := f.records.Contacts.Create(f.ctx, owner.Actor, crm.Input{"lastName": ptr("About")})
-	noErr(t, err)
+	w := newRoleWorld(f)
+	owner, colleague, m, contact := w.owner, w.colleague, w.m, w.contact
 	for _, ops := range allOps(f.ctx, f.records) {
 		e := ops.t.Entity
 		if ops.t.Immutable {
@@ -209,8 +225,7 @@ func TestTakingARecordGivesNoNewRight(t *testing.T) {
 			if e != crm.Contacts {
 				cells = append(cells, crm.Permission{Entity: crm.Contacts, Action: crm.View, Scope: crm.ScopeAll})
 			}
-			_, err := f.Roles.UpdateRole(f.ctx, owner.Actor, role, crm.RoleInput{Name: "Edits all", Permissions: cells})
-			noErr(t, err)
+			w.setRole(cells...)
 			theirs, err := ops.create(owner.Actor, with(minimal(e, contact.ID), "ownerId", &colleague.ID))
 			noErr(t, err)
 			err = ops.update(m.Actor, theirs, crm.Input{"ownerId": &m.ID})
