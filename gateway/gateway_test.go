@@ -364,6 +364,57 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestSubscriptionsAreCounted: a subscription counts as active once its
+// resolver listens, and no longer once it completes; one its resolver
+// refuses never counts, and its error is counted by code.
+func TestSubscriptionsAreCounted(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{})
+	sample := func(name string) string {
+		t.Helper()
+		r := srv.Do(t, http.MethodGet, "/metrics", nil, nil)
+		for line := range strings.SplitSeq(string(r.Body), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	await := func(name, want string) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); sample(name) != want; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %q, want %q", name, sample(name), want)
+			}
+		}
+	}
+	const active, refused = "switchboard_subscriptions_active", `switchboard_graphql_errors_total{code="BAD_USER_INPUT"}`
+
+	ws := srv.DialWS(t, gatewaytest.GraphQLTransportWS, nil, nil)
+	ws.Ack()
+	ws.Subscribe("1", gatewaytest.Request{Query: `subscription { heartbeat(seconds: 60) { time } }`})
+	await(active, "1")
+	ws.Subscribe("2", gatewaytest.Request{Query: `subscription { heartbeat(seconds: 0) { time } }`})
+	for { // heartbeat 1 beats at once
+		m, ok := ws.Next(5 * time.Second)
+		if !ok {
+			t.Fatal("no answer to subscription 2")
+		}
+		if m.ID == "2" {
+			if r := m.Response(t); len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+				t.Fatalf("subscription 2: %s %+v, want BAD_USER_INPUT", m.Type, r)
+			}
+			break
+		}
+	}
+	await(refused, "1")
+	if got := sample(active); got != "1" {
+		t.Fatalf("with one refused subscription, %s is %s, want 1", active, got)
+	}
+	ws.Send(gatewaytest.WSMessage{Type: "complete", ID: "1"})
+	await(active, "0")
+}
+
 // TestMetricsOnTheirOwnAddress: with SWITCHBOARD_METRICS_ADDR, /metrics is
 // served there alone, the public port answers 404 for it, and the metrics
 // listener stops with the gateway.

@@ -176,26 +176,24 @@ func (r *Resolver) bindStream(ctx context.Context, p *crm.Principal) {
 }
 
 // holdFinalEvents keeps a stream open until a sessionEvents or
-// accountEvents subscription has written its last frame: the transport asks
-// for the next response only after writing the previous one, so the
-// handler's end-of-stream nil means the final event is on the wire.
-func holdFinalEvents(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+// accountEvents subscription has written its last frame, and returns what
+// lets go (nil for any other operation). The transport asks for the next
+// response only after writing the previous one, so the handler's
+// end-of-stream nil means the final event is on the wire: respondInUnits
+// lets go then, and at the latest the operation's end does. The hold is
+// taken before the resolver runs, and so before the subscription counts
+// as live: whatever waits for the count (tests, dashboards) sees a
+// subscription that listens already and will get its last frame out.
+func holdFinalEvents(ctx context.Context) (release func()) {
 	opCtx := graphql.GetOperationContext(ctx)
 	s := streamFrom(ctx)
 	if s == nil || opCtx.Operation.Operation != ast.Subscription ||
 		!(selectsField(opCtx.Operation.SelectionSet, "sessionEvents") || selectsField(opCtx.Operation.SelectionSet, "accountEvents")) {
-		return next(ctx)
+		return nil
 	}
-	release := s.Hold()
+	release = s.Hold()
 	context.AfterFunc(ctx, release)
-	handler := next(ctx)
-	return func(ctx context.Context) *graphql.Response {
-		resp := handler(ctx)
-		if resp == nil {
-			release()
-		}
-		return resp
-	}
+	return release
 }
 
 func selectsField(set ast.SelectionSet, name string) bool {

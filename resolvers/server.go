@@ -12,7 +12,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
-	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -55,13 +54,13 @@ var errOperationTimeout = errors.New("operation timeout")
 func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 	registerShapeCodes()
 	srv := handler.New(graph.NewExecutableSchema(graph.Config{
-		Resolvers:  root,
+		Resolvers:  observedRoot{root, opts.Observer},
 		Directives: graph.DirectiveRoot{Hideable: opts.Auth.hideable},
 		Complexity: complexity(),
 	}))
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(opts.Limits.MaxTokens)
-	present := presentWithTokenLimit(errorPresenter(opts.Logger, opts.Introspection))
+	present := countErrors(presentWithTokenLimit(errorPresenter(opts.Logger, opts.Introspection)), opts.Observer)
 	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverFunc)
 	srv.SetDisableSuggestion(!opts.Introspection)
@@ -91,39 +90,9 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 		}
 		return next(ctx)
 	})
-	// A subscription that delivers a final event holds its stream when it
-	// starts, before its resolver runs and so before it counts as live:
-	// whatever waits for the count (tests, dashboards) sees a subscription
-	// that listens already and will get its last frame out.
-	srv.AroundOperations(holdFinalEvents)
-	srv.AroundFields(countSubscriptions(opts.Observer))
-	srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
-		if isQueryOrMutation(ctx) {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, opts.Limits.OperationTimeout, errOperationTimeout)
-			defer cancel()
-		}
-		// Each response (a query's, a mutation's, each event of a
-		// subscription) reads through one unit of work: one transaction,
-		// one verification of the session and of each account. It begins
-		// only when something reads.
-		if opts.Auth != nil && opts.Auth.Operations != nil {
-			a, _ := opts.Auth.actor(ctx, uuid.Nil)
-			var end func()
-			ctx, end = opts.Auth.Operations.BeginOperation(ctx, a, !readsOnlyUsersOwn(ctx))
-			defer end()
-			// And each response loads records through loaders of its own.
-			ctx = withLoaders(ctx, opts.Auth)
-		}
-		resp := next(ctx)
-		if resp != nil {
-			for _, e := range resp.Errors {
-				code, _ := e.Extensions["code"].(string)
-				opts.Observer.ErrorReturned(code)
-			}
-		}
-		return resp
-	})
+	// Innermost, so that it sees the operation's context as the other
+	// middleware left it.
+	srv.AroundOperations(respondInUnits(opts))
 	return srv
 }
 
@@ -175,23 +144,15 @@ func observeOperations(o Observer) graphql.OperationMiddleware {
 	}
 }
 
-// countSubscriptions keeps the count of live subscriptions. One counts
-// once its resolver has returned its events' channel, that is, once it
-// listens (it has subscribed to the bus, joined its feed, read its state);
-// the transport cancels a subscription's context when it ends, however it
-// ends (complete, client gone, shutdown).
-func countSubscriptions(o Observer) graphql.FieldMiddleware {
-	return func(ctx context.Context, next graphql.Resolver) (any, error) {
-		fc := graphql.GetFieldContext(ctx)
-		if fc == nil || fc.Object != "Subscription" { // the type appears at the root only
-			return next(ctx)
-		}
-		res, err := next(ctx)
-		if err == nil {
-			o.SubscriptionStarted()
-			context.AfterFunc(ctx, o.SubscriptionEnded)
-		}
-		return res, err
+// countErrors counts the errors of responses by code as they are
+// presented: each error is presented once, whichever way it takes (parse
+// and validation, resolvers, a refused stream).
+func countErrors(next graphql.ErrorPresenterFunc, o Observer) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := next(ctx, err)
+		code, _ := gqlErr.Extensions["code"].(string)
+		o.ErrorReturned(code)
+		return gqlErr
 	}
 }
 
