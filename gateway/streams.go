@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -213,6 +213,7 @@ const (
 type detachedWriter struct {
 	w      http.ResponseWriter // nil once hijacked
 	header http.Header
+	idle   *idleReader // the hijacked connection's, when it has a socket
 }
 
 func (d *detachedWriter) Header() http.Header {
@@ -251,17 +252,38 @@ func (d *detachedWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	// What the client sent after its handshake is already in net/http's
-	// buffer: it moves to the new one, where the WebSocket reads first.
-	pending, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	r := bufio.NewReaderSize(conn, max(wsReadBuffer, len(pending)))
-	if len(pending) > 0 {
-		r.Reset(io.MultiReader(bytes.NewReader(bytes.Clone(pending)), conn))
-		if _, err := r.Peek(len(pending)); err != nil {
-			conn.Close()
-			return nil, nil, err
-		}
+	// buffer: the connection hands it over before what the socket holds.
+	var rest net.Conn = conn
+	var pending *pendingConn
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		pending = &pendingConn{Conn: conn, pending: bytes.Clone(b)}
+		rest = pending
 	}
-	return conn, bufio.NewReadWriter(r, bufio.NewWriterSize(conn, wsWriteBuffer)), nil
+	r := bufio.NewReaderSize(rest, wsReadBuffer)
+	d.idle = newIdleReader(conn, r, pending)
+	return rest, bufio.NewReadWriter(r, bufio.NewWriterSize(conn, wsWriteBuffer)), nil
+}
+
+// pendingConn is a hijacked connection that reads first what net/http had
+// already read of it.
+type pendingConn struct {
+	net.Conn
+	pending []byte
+	drained atomic.Bool
+}
+
+func (c *pendingConn) Read(b []byte) (int, error) {
+	if len(c.pending) == 0 {
+		return c.Conn.Read(b)
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 {
+		c.pending = nil
+		c.drained.Store(true)
+	}
+	return n, nil
 }
 
 // Outcomes of streams.add.

@@ -1,13 +1,16 @@
 package gateway
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/handler/transport"
@@ -57,7 +60,7 @@ func (t wsImplementation) Accept(w http.ResponseWriter, r *http.Request, opts tr
 		return nil, err
 	}
 	t.metrics.websockets.Inc()
-	c := &wsConn{conn: conn, stream: streamFrom(r.Context()), metrics: t.metrics, writeTimeout: t.writeTimeout}
+	c := &wsConn{conn: conn, stream: streamFrom(r.Context()), metrics: t.metrics, writeTimeout: t.writeTimeout, idle: idleReaderOf(w)}
 	if c.stream != nil {
 		c.stream.setWebsocket(c)
 	}
@@ -70,6 +73,7 @@ type wsConn struct {
 	stream       *stream
 	metrics      *metrics
 	writeTimeout time.Duration
+	idle         *idleReader // nil: wait inside coder/websocket's Read
 	closeOnce    sync.Once
 
 	mu sync.Mutex
@@ -85,6 +89,7 @@ var (
 
 // NextReader reads the next message, noting pongs for the pinger.
 func (c *wsConn) NextReader() (int, io.Reader, error) {
+	c.awaitMessage()
 	typ, data, err := c.conn.Read(context.Background())
 	if err != nil {
 		switch websocket.CloseStatus(err) {
@@ -102,6 +107,85 @@ func (c *wsConn) NextReader() (int, io.Reader, error) {
 		}
 	}
 	return int(typ), bytes.NewReader(data), nil
+}
+
+// awaitMessage returns once the connection has something to read. gqlgen's
+// read loop spends an idle connection's life waiting for the next message,
+// and inside coder/websocket's Read that wait is 1.3 KB of frames deeper:
+// the loop's goroutine needs a 16 KB stack there and 8 KB here (the
+// runtime halves a stack only while it uses less than a quarter of it, 800
+// bytes of guard included). The wait is on the socket itself, so it is
+// skipped while bytes already read wait in the connection's buffers, and
+// once the close handshake may read (it starts only after closing is set,
+// under mu).
+func (c *wsConn) awaitMessage() {
+	if c.idle == nil {
+		return
+	}
+	c.mu.Lock()
+	read := c.closing || c.idle.holdsData()
+	c.mu.Unlock()
+	if !read {
+		c.idle.wait()
+	}
+}
+
+// idleReader waits for a hijacked connection's socket to be readable
+// without reading it.
+type idleReader struct {
+	raw     syscall.RawConn
+	br      *bufio.Reader // the WebSocket's read buffer
+	pending *pendingConn  // what net/http had read, if anything
+	ready   func(fd uintptr) bool
+	peek    [1]byte
+}
+
+// newIdleReader returns nil for a connection without a socket of its own
+// (TLS, say, whose records the socket's readiness says nothing of).
+func newIdleReader(conn net.Conn, br *bufio.Reader, pending *pendingConn) *idleReader {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	ir := &idleReader{raw: raw, br: br, pending: pending}
+	ir.ready = ir.readable
+	return ir
+}
+
+// idleReaderOf finds the idleReader of the connection that w hijacked.
+func idleReaderOf(w http.ResponseWriter) *idleReader {
+	for w != nil {
+		if d, ok := w.(*detachedWriter); ok {
+			return d.idle
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// holdsData reports bytes read from the socket and not consumed yet. The
+// caller makes sure that nobody reads meanwhile.
+func (ir *idleReader) holdsData() bool {
+	return ir.br.Buffered() > 0 || (ir.pending != nil && !ir.pending.drained.Load())
+}
+
+// wait parks until the socket is readable, has closed or failed; the read
+// that follows reports what it was.
+func (ir *idleReader) wait() { _ = ir.raw.Read(ir.ready) }
+
+// readable looks at the socket without consuming or blocking: anything but
+// "nothing yet" (data, end of stream, an error) ends the wait.
+func (ir *idleReader) readable(fd uintptr) bool {
+	_, _, err := syscall.Recvfrom(int(fd), ir.peek[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err != syscall.EAGAIN
 }
 
 // WriteJSON writes one message, within the write timeout.

@@ -134,29 +134,41 @@ func TestStreamsAtTheirCap(t *testing.T) {
 // the same packet as its handshake, before the 101 arrives. They wait in
 // net/http's buffer when the connection is hijacked and must reach the
 // WebSocket: here a connection_init and a subscribe larger than the
-// connection's buffers, whose answer is larger too.
+// WebSocket's buffers, whose answer is larger too; once larger than
+// net/http's buffer too, so that the socket still holds the rest, and once
+// small enough that net/http's buffer holds all of it and the socket
+// nothing.
 func TestAWebSocketThatSpeaksFirst(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.Start(t, gatewaytest.Options{})
+	for _, fields := range []int{300, 100} {
+		t.Run(fmt.Sprint(fields), func(t *testing.T) {
+			t.Parallel()
+			speakFirst(t, srv, fields)
+		})
+	}
+}
+
+func speakFirst(t *testing.T, srv *gatewaytest.Server, fields int) {
 	conn, host := srv.Dial(t)
+	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	var aliases strings.Builder
-	for i := range 300 {
+	for i := range fields {
 		fmt.Fprintf(&aliases, " a%d: __typename", i)
 	}
 	subscribe, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": "{" + aliases.String() + " }"}})
 	var packet bytes.Buffer
-	fmt.Fprintf(&packet, "GET /graphql HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n",
-		host, gatewaytest.GraphQLTransportWS)
+	packet.Write(handshake(host))
 	packet.Write(clientFrame([]byte(`{"type":"connection_init"}`)))
 	packet.Write(clientFrame(subscribe))
-	if len(subscribe) <= 4096 {
-		t.Fatalf("the subscribe message is %d bytes: make it larger than any of the buffers", len(subscribe))
+	if len(subscribe) <= 1024 {
+		t.Fatalf("the subscribe message is %d bytes: make it larger than the WebSocket's buffers", len(subscribe))
 	}
 	if _, err := conn.Write(packet.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-
 	r := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(r, nil)
 	if err != nil {
@@ -176,17 +188,114 @@ func TestAWebSocketThatSpeaksFirst(t *testing.T) {
 			continue
 		}
 		got = append(got, m)
-		if m["type"] == "next" && len(msg) <= 4096 {
-			t.Fatalf("the answer is %d bytes: make it larger than any of the buffers", len(msg))
+		if m["type"] == "next" && len(msg) <= 1024 {
+			t.Fatalf("the answer is %d bytes: make it larger than the WebSocket's buffers", len(msg))
 		}
 	}
 	if got[0]["type"] != "connection_ack" || got[1]["type"] != "next" || got[2]["type"] != "complete" {
 		t.Fatalf("messages: %v", got)
 	}
 	data := got[1]["payload"].(map[string]any)["data"].(map[string]any)
-	if len(data) != 300 || data["a299"] != "Query" {
-		t.Fatalf("the answer has %d fields: %v", len(data), data["a299"])
+	if last := fmt.Sprintf("a%d", fields-1); len(data) != fields || data[last] != "Query" {
+		t.Fatalf("the answer has %d fields, %s: %v", len(data), last, data[last])
 	}
+}
+
+// TestAnIdleWebSocketReadsWhatArrivesTogether: an idle connection waits for
+// its next message on the socket (wsConn.awaitMessage), so messages that
+// arrive in one packet, and so wait in its buffer once the first is read,
+// are answered all the same, as are a message split over two packets and
+// one larger than the buffer.
+func TestAnIdleWebSocketReadsWhatArrivesTogether(t *testing.T) {
+	t.Parallel()
+	srv := gatewaytest.Start(t, gatewaytest.Options{})
+	conn, host := srv.Dial(t)
+	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	write := func(b []byte) {
+		t.Helper()
+		if _, err := conn.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(handshake(host))
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %s", resp.Status)
+	}
+	write(clientFrame([]byte(`{"type":"connection_init"}`)))
+	// Each answer is a next and a complete; the ack is one message.
+	answers := func(n int) map[string]int {
+		t.Helper()
+		got := map[string]int{}
+		for range n {
+			msg := serverFrame(t, r)
+			var m struct{ ID, Type string }
+			if err := json.Unmarshal(msg, &m); err != nil {
+				t.Fatalf("frame %q: %v", msg, err)
+			}
+			if m.Type == "ping" {
+				continue
+			}
+			got[m.ID+" "+m.Type]++
+		}
+		return got
+	}
+	if got := answers(1); got[" connection_ack"] != 1 {
+		t.Fatalf("want an ack: %v", got)
+	}
+	subscribe := func(id, query string) []byte {
+		b, _ := json.Marshal(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query}})
+		return clientFrame(b)
+	}
+	idle := func() { time.Sleep(100 * time.Millisecond) } // the reader is waiting on the socket
+
+	idle()
+	var packet bytes.Buffer
+	for _, id := range []string{"1", "2", "3"} {
+		packet.Write(subscribe(id, `{ __typename }`))
+	}
+	write(packet.Bytes())
+	if got := answers(6); got["3 next"] != 1 || got["3 complete"] != 1 || len(got) != 6 {
+		t.Fatalf("three messages in one packet: %v", got)
+	}
+
+	idle()
+	split := subscribe("4", `{ __typename }`)
+	write(split[:10])
+	idle()
+	write(split[10:])
+	if got := answers(2); got["4 complete"] != 1 {
+		t.Fatalf("a message in two packets: %v", got)
+	}
+
+	idle()
+	var aliases strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&aliases, " a%d: __typename", i)
+	}
+	packet.Reset()
+	packet.Write(subscribe("5", `{ __typename }`))
+	packet.Write(subscribe("6", "{"+aliases.String()+" }"))
+	if packet.Len() <= 1024 {
+		t.Fatalf("%d bytes: make the packet larger than the read buffer", packet.Len())
+	}
+	write(packet.Bytes())
+	if got := answers(4); got["6 next"] != 1 || got["6 complete"] != 1 {
+		t.Fatalf("a message larger than the buffer after a small one: %v", got)
+	}
+}
+
+// handshake is a WebSocket upgrade request for graphql-transport-ws.
+func handshake(host string) []byte {
+	return fmt.Appendf(nil, "GET /graphql HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n",
+		host, gatewaytest.GraphQLTransportWS)
 }
 
 // clientFrame is one masked text frame, as a client sends it (RFC 6455, 5.2).
