@@ -337,3 +337,58 @@ func TestDeletingARecordTakesNoColleaguesNotes(t *testing.T) {
 		wantCode(t, err, crm.CodeNotFound)
 	}
 }
+
+// TestDeletingARecordChangesNoColleaguesRecords: records that refer to a
+// deleted one lose the reference, so deleting it needs the right to edit
+// each of them: a Sales Rep may delete their own company, but not one a
+// colleague's deal is with, nor their own contact in a group they may not
+// edit. Nothing changes when refused; an admin's delete unlinks them.
+func TestDeletingARecordChangesNoColleaguesRecords(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	rep := f.join(owner, roleID(crm.RoleSalesRep))
+	manager := f.join(owner, roleID(crm.RoleManager))
+
+	company, err := f.records.Companies.Create(f.ctx, rep.Actor, crm.Input{"name": ptr("Acme")})
+	noErr(t, err)
+	repsDeal, err := f.records.Deals.Create(f.ctx, rep.Actor, crm.Input{"title": ptr("Own"), "companyId": &company.ID})
+	noErr(t, err)
+	theirDeal, err := f.records.Deals.Create(f.ctx, manager.Actor, crm.Input{"title": ptr("Theirs"), "companyId": &company.ID})
+	noErr(t, err)
+	err = f.records.Companies.Delete(f.ctx, rep.Actor, company.ID)
+	wantCode(t, err, crm.CodeForbidden)
+	if !strings.Contains(err.Error(), "deals") {
+		t.Fatalf("the refusal does not say why: %v", err)
+	}
+	for _, id := range []uuid.UUID{repsDeal.ID, theirDeal.ID} {
+		d, err := f.records.Deals.Get(f.ctx, manager.Actor, id)
+		noErr(t, err)
+		if d.CompanyID == nil || *d.CompanyID != company.ID {
+			t.Fatalf("a refused delete unlinked deal %q: %v", d.Title, d.CompanyID)
+		}
+	}
+	noErr(t, f.records.Deals.Delete(f.ctx, manager.Actor, theirDeal.ID))
+	noErr(t, f.records.Companies.Delete(f.ctx, rep.Actor, company.ID)) // only the rep's own deal is left
+	d, err := f.records.Deals.Get(f.ctx, rep.Actor, repsDeal.ID)
+	noErr(t, err)
+	if d.CompanyID != nil {
+		t.Fatalf("the deal still has the deleted company %v", d.CompanyID)
+	}
+
+	contact, err := f.records.Contacts.Create(f.ctx, rep.Actor, crm.Input{"lastName": ptr("Grouped")})
+	noErr(t, err)
+	group, err := f.records.Groups.Create(f.ctx, owner.Actor, crm.Input{"name": ptr("Newsletter"), "contactIds": []uuid.UUID{contact.ID}})
+	noErr(t, err)
+	err = f.records.Contacts.Delete(f.ctx, rep.Actor, contact.ID)
+	wantCode(t, err, crm.CodeForbidden)
+	if !strings.Contains(err.Error(), "groups") {
+		t.Fatalf("the refusal does not say why: %v", err)
+	}
+	noErr(t, f.records.Contacts.Delete(f.ctx, owner.Actor, contact.ID))
+	links, err := f.records.Groups.Linked(f.ctx, owner.Actor, "contactIds", []uuid.UUID{group.ID})
+	noErr(t, err)
+	if len(links[0]) != 0 {
+		t.Fatalf("the group still holds the deleted contact: %v", links[0])
+	}
+}

@@ -369,7 +369,10 @@ func (s *Records[T, P]) Update(ctx context.Context, a crm.Actor, id uuid.UUID, i
 }
 
 // Delete implements crm.RecordStore. Notes about the record go with it;
-// tasks about it stay, about nothing.
+// tasks about it stay, about nothing, and records that refer to it (a
+// contact's or deal's company, a deal's contacts, a group's) lose the
+// reference. Either changes records the actor may not own, so the actor
+// needs the right to delete, or to edit, each of them.
 func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) error {
 	return s.core.db.write(ctx, a, func(ctx context.Context, tx *Tx, e *entered) error {
 		cur, err := s.loadOne(ctx, tx, e, id, true)
@@ -386,18 +389,33 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 				changes[f.Name] = crm.Change{From: v}
 			}
 		}
+		type unlinked struct {
+			t   *crm.RecordType
+			ids []uuid.UUID
+		}
+		var refs []unlinked // their foreign keys unlink them with the delete
 		for _, other := range crm.RecordTypes {
 			for i := range other.Fields {
 				f := &other.Fields[i]
-				if f.Kind != crm.KindSubject || !slices.Contains(f.Subjects, s.t.Entity) {
+				about := f.Kind == crm.KindSubject && slices.Contains(f.Subjects, s.t.Entity)
+				refers := (f.Kind == crm.KindRef || f.Kind == crm.KindRefs) && f.Ref == s.t.Entity
+				if !about && !refers {
+					continue
+				}
+				deps, err := s.dependents(ctx, tx, e, other, f, id)
+				if err != nil {
+					return err
+				}
+				if err := s.requireChanging(e, other, f, deps); err != nil {
+					return err
+				}
+				if refers {
+					if len(deps) > 0 {
+						refs = append(refs, unlinked{other, recordIDs(deps)})
+					}
 					continue
 				}
 				cols := f.Columns()
-				if f.Required {
-					if err := requireDeletingDependents(ctx, tx, e, s.t, other, cols, id); err != nil {
-						return err
-					}
-				}
 				var stmt string
 				if f.Required {
 					stmt = "DELETE FROM " + pq.QuoteIdentifier(other.Table) + " WHERE account_id = $1 AND " +
@@ -422,26 +440,76 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 		if _, err := tx.Exec(ctx, "DELETE FROM "+s.table()+" WHERE account_id = $1 AND id = $2", e.account.ID, id); err != nil {
 			return fmt.Errorf("delete %s: %w", s.t.Noun, err)
 		}
+		for _, u := range refs {
+			if err := index(ctx, tx, e, u.t, u.ids...); err != nil {
+				return err
+			}
+		}
 		return s.settle(ctx, tx, e, id, P(cur).Meta().OwnerID, crm.Delete, changes)
 	})
 }
 
-// requireDeletingDependents refuses deleting a record of t when records
-// of other that must have a subject (notes) are about it and the actor may
-// not delete every one of them: they would go with it, and a member who
-// may delete their own contact may not take a colleague's notes with it.
-func requireDeletingDependents(ctx context.Context, tx *Tx, e *entered, t, other *crm.RecordType, cols []string, id uuid.UUID) error {
-	var owners []uuid.UUID
-	if err := tx.Select(ctx, &owners, "SELECT DISTINCT owner_id FROM "+pq.QuoteIdentifier(other.Table)+
-		" WHERE account_id = $1 AND "+pq.QuoteIdentifier(cols[0])+" = $2 AND "+pq.QuoteIdentifier(cols[1])+" = $3",
-		e.account.ID, string(t.Entity), id); err != nil {
-		return fmt.Errorf("owners of %s about a %s: %w", other.Table, t.Noun, err)
+// dependent is a record that deleting another changes.
+type dependent struct {
+	ID      uuid.UUID `db:"id"`
+	OwnerID uuid.UUID `db:"owner_id"`
+}
+
+func recordIDs(deps []dependent) []uuid.UUID {
+	ids := make([]uuid.UUID, len(deps))
+	for i, d := range deps {
+		ids[i] = d.ID
 	}
-	for _, owner := range owners {
-		if !e.grant.Can(other.Entity, crm.Delete, owner) {
-			return crm.Forbidden("this %s has %s that your role (%s) may not delete, and they would be deleted with it: "+
-				"their owners or an admin can delete them first", t.Noun, strings.ToLower(string(other.Entity)), e.grant.Role.Name)
+	return ids
+}
+
+// dependents are the records of other whose field f is about, or refers
+// to, the record id of s.
+func (s *Records[T, P]) dependents(ctx context.Context, tx *Tx, e *entered, other *crm.RecordType, f *crm.Field, id uuid.UUID) ([]dependent, error) {
+	table := pq.QuoteIdentifier(other.Table)
+	var q string
+	args := []any{e.account.ID, id}
+	switch f.Kind {
+	case crm.KindSubject:
+		cols := f.Columns()
+		q = "SELECT id, owner_id FROM " + table + " WHERE account_id = $1 AND " + pq.QuoteIdentifier(cols[1]) + " = $2 AND " +
+			pq.QuoteIdentifier(cols[0]) + " = $3"
+		args = append(args, string(s.t.Entity))
+	case crm.KindRefs:
+		q = "SELECT r.id, r.owner_id FROM " + table + " r JOIN " + pq.QuoteIdentifier(f.Link) +
+			" l ON l.account_id = r.account_id AND l.record_id = r.id WHERE l.account_id = $1 AND l.linked_id = $2"
+	default:
+		q = "SELECT id, owner_id FROM " + table + " WHERE account_id = $1 AND " + pq.QuoteIdentifier(f.Columns()[0]) + " = $2"
+	}
+	var deps []dependent
+	if err := tx.Select(ctx, &deps, q+" FOR UPDATE", args...); err != nil {
+		return nil, fmt.Errorf("%s that refer to a %s: %w", other.Table, s.t.Noun, err)
+	}
+	return deps, nil
+}
+
+// requireChanging refuses deleting a record of s when it would change
+// records of other that the actor may not: records that must have a
+// subject (notes) go with it, so the actor must be allowed to delete each;
+// the others lose their reference to it, so the actor must be allowed to
+// edit each. A member who may delete their own contact may not take a
+// colleague's notes with it, nor take a contact out of a colleague's deal.
+func (s *Records[T, P]) requireChanging(e *entered, other *crm.RecordType, f *crm.Field, deps []dependent) error {
+	act := crm.Edit
+	if f.Required {
+		act = crm.Delete
+	}
+	for _, d := range deps {
+		if e.grant.Can(other.Entity, act, d.OwnerID) {
+			continue
 		}
+		kind := strings.ToLower(string(other.Entity))
+		if act == crm.Delete {
+			return crm.Forbidden("this %s has %s that your role (%s) may not delete, and they would be deleted with it: "+
+				"their owners or an admin can delete them first", s.t.Noun, kind, e.grant.Role.Name)
+		}
+		return crm.Forbidden("%s that your role (%s) may not edit refer to this %s, and deleting it would change them: "+
+			"their owners or an admin can change them first", kind, e.grant.Role.Name, s.t.Noun)
 	}
 	return nil
 }
