@@ -110,6 +110,7 @@ var dealType = &RecordType{
 		{Name: "contactIds", Kind: KindRefs, Ref: Contacts, Link: "deal_contacts"},
 	},
 	Title: []string{"title"},
+	Needs: []Need{{Field: "amount", Needs: "currency", Why: "an amount needs its currency, an ISO 4217 code such as EUR"}},
 	Orders: []OrderKey{
 		{Name: "NAME", Fields: []string{"title"}},
 		{Name: "AMOUNT", Fields: []string{"amount"}},

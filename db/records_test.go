@@ -91,6 +91,7 @@ func TestRecordListsPageInEveryOrder(t *testing.T) {
 		in := crm.Input{"title": ptr(n)}
 		if i%2 == 0 {
 			in["amount"] = ptr(crm.Decimal([]string{"10.00", "10.00", "2.50"}[i/2]))
+			in["currency"] = ptr("EUR")
 			in["expectedCloseDate"] = ptr(crm.Date("2026-01-0" + string(rune('1'+i))))
 		}
 		_, err := f.records.Deals.Create(f.ctx, owner.Actor, in)
@@ -131,6 +132,32 @@ func TestRecordListsPageInEveryOrder(t *testing.T) {
 	}
 	_, err := f.records.Deals.List(f.ctx, owner.Actor, crm.ListQuery{Page: crm.PageArgs{After: "bm9wZQ"}})
 	wantCode(t, err, crm.CodeBadUserInput)
+}
+
+// TestAnAmountNeedsItsCurrency: a deal's amount is money only with its
+// currency, on create and on update, whichever of the two the input
+// changes; a deal without an amount needs none.
+func TestAnAmountNeedsItsCurrency(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	owner := f.signUp()
+	deals := f.records.Deals
+	amount := ptr(crm.Decimal("1200.00"))
+	_, err := deals.Create(f.ctx, owner.Actor, crm.Input{"title": ptr("Bare"), "amount": amount})
+	wantInput(t, err, "input.currency")
+	d, err := deals.Create(f.ctx, owner.Actor, crm.Input{"title": ptr("Priced"), "amount": amount, "currency": ptr("EUR")})
+	noErr(t, err)
+	_, err = deals.Update(f.ctx, owner.Actor, d.ID, crm.Input{"currency": nil})
+	wantInput(t, err, "input.currency")
+	_, err = deals.Update(f.ctx, owner.Actor, d.ID, crm.Input{"amount": ptr(crm.Decimal("900.00"))}) // in the deal's currency
+	noErr(t, err)
+	unpriced, err := deals.Create(f.ctx, owner.Actor, crm.Input{"title": ptr("Unpriced")})
+	noErr(t, err)
+	_, err = deals.Update(f.ctx, owner.Actor, unpriced.ID, crm.Input{"amount": amount})
+	wantInput(t, err, "input.currency")
+	// Without its amount, the currency may go.
+	_, err = deals.Update(f.ctx, owner.Actor, d.ID, crm.Input{"amount": nil, "currency": nil})
+	noErr(t, err)
 }
 
 // TestAScheduledCampaignNeedsItsTime: a campaign is scheduled only with a

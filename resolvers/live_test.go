@@ -318,7 +318,7 @@ func TestLiveActivityHidesHiddenFields(t *testing.T) {
 	shown := liveActivity(t, w.srv, w.managerA.token, w.A, start, map[string]any{"entityType": "DEALS"})
 
 	var deal struct{ CreateDeal struct{ ID string } }
-	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "Big one", amount: "987654.32"}) { id } }`, nil).Decode(t, &deal)
+	w.as(t, w.ownerA, w.A, `mutation { createDeal(input: {title: "Big one", amount: "987654.32", currency: "EUR"}) { id } }`, nil).Decode(t, &deal)
 	w.as(t, w.ownerA, w.A, `mutation($id: ID!) { updateDeal(id: $id, input: {amount: "123456.78"}) { id } }`, map[string]any{"id": deal.CreateDeal.ID}).Decode(t, &struct{}{})
 	w.as(t, w.ownerA, w.A, `mutation($id: ID!) { deleteDeal(id: $id) }`, map[string]any{"id": deal.CreateDeal.ID}).Decode(t, &struct{}{})
 	for _, action := range []string{"deal.created", "deal.updated", "deal.deleted"} {
