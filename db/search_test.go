@@ -59,7 +59,7 @@ func (f *fixture) seedLovelace(owner member, domain string, dealOwner uuid.UUID)
 		"emails": []crm.EmailAddress{{Address: "ada@" + domain}}, "phones": []crm.Phone{{Number: "+44 20 7946 0958"}},
 	})
 	noErr(f.t, err)
-	_, err = f.records.Deals.Create(f.ctx, owner.Actor, crm.Input{"title": ptr("Lovelace renewal"), "amount": ptr(crm.Decimal("5000.00")),
+	_, err = f.records.Deals.Create(f.ctx, owner.Actor, crm.Input{"title": ptr("Lovelace renewal"), "amount": ptr(crm.Decimal("5000.00")), "currency": ptr("EUR"),
 		"contactIds": []uuid.UUID{ada.ID}})
 	noErr(f.t, err)
 	_, err = f.records.Deals.Create(f.ctx, owner.Actor, crm.Input{"title": ptr("Lovelace expansion"), "ownerId": &dealOwner})
