@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -169,14 +170,7 @@ func speakFirst(t *testing.T, srv *gatewaytest.Server, fields int) {
 	if _, err := conn.Write(packet.Bytes()); err != nil {
 		t.Fatal(err)
 	}
-	r := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %s", resp.Status)
-	}
+	r := switched(t, conn)
 	var got []map[string]any
 	for len(got) < 3 {
 		msg := serverFrame(t, r)
@@ -220,14 +214,7 @@ func TestAnIdleWebSocketReadsWhatArrivesTogether(t *testing.T) {
 		}
 	}
 	write(handshake(host))
-	r := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(r, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %s", resp.Status)
-	}
+	r := switched(t, conn)
 	write(clientFrame([]byte(`{"type":"connection_init"}`)))
 	// Each answer is a next and a complete; the ack is one message.
 	answers := func(n int) map[string]int {
@@ -289,6 +276,21 @@ func TestAnIdleWebSocketReadsWhatArrivesTogether(t *testing.T) {
 	if got := answers(4); got["6 next"] != 1 || got["6 complete"] != 1 {
 		t.Fatalf("a message larger than the buffer after a small one: %v", got)
 	}
+}
+
+// switched reads the answer to the handshake, which must be 101, and
+// returns the reader that reads the frames after it.
+func switched(t *testing.T, conn net.Conn) *bufio.Reader {
+	t.Helper()
+	r := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %s", resp.Status)
+	}
+	return r
 }
 
 // handshake is a WebSocket upgrade request for graphql-transport-ws.
