@@ -84,13 +84,18 @@ func TestScalarsAreStrict(t *testing.T) {
 	if after := count(); after != before {
 		t.Fatalf("bad input created %d accounts", after-before)
 	}
+	// gqlparser's own words for a fraction were "cannot use value 0 as Int".
+	r := w.as(t, w.ownerA, w.A, `query($f: Int) { account { members(first: $f) { nodes { userId } } } }`, map[string]any{"f": 2.5})
+	if len(r.Errors) != 1 || r.Errors[0].Message != "must be a whole number" || fmt.Sprint(r.Errors[0].Path) != "[variable f]" {
+		t.Fatalf("a fraction for an Int: %+v", r.Errors)
+	}
 
 	// Invalid UTF-8 inside a string literal of a document sent as
 	// application/graphql.
 	body := []byte("mutation { createAccount(name: \"Acme \xff\xfe\") { id } }")
 	h := bearer(w.ownerA.token)
 	h.Set("Content-Type", "application/graphql")
-	r := w.srv.Do(t, http.MethodPost, "/graphql", bytes.NewReader(body), h)
+	r = w.srv.Do(t, http.MethodPost, "/graphql", bytes.NewReader(body), h)
 	// The gateway refuses a body that is not UTF-8 as a bad envelope.
 	if len(r.Errors) != 1 || r.Errors[0].Code() != "BAD_REQUEST" || r.Status != http.StatusBadRequest {
 		t.Fatalf("invalid UTF-8 literal: %d %+v", r.Status, r.Errors)

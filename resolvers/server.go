@@ -156,13 +156,21 @@ func countErrors(next graphql.ErrorPresenterFunc, o Observer) graphql.ErrorPrese
 	}
 }
 
-// presentWithTokenLimit gives the parser's token-limit refusal its own code;
-// gqlgen reports it as an ordinary parse failure.
+// presentWithTokenLimit mends two of the parser's refusals: the token
+// limit's gets its own code (gqlgen reports it as an ordinary parse
+// failure), and a variable that is not a whole number for an Int says so
+// (gqlparser says "cannot use value 0 as Int", printing the failed
+// conversion's zero rather than the value).
 func presentWithTokenLimit(next graphql.ErrorPresenterFunc) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		if gqlErr, ok := errors.AsType[*gqlerror.Error](err); ok {
-			if code, _ := gqlErr.Extensions["code"].(string); code == errcode.ParseFailed && strings.HasPrefix(gqlErr.Message, "exceeded token limit") {
+			code, _ := gqlErr.Extensions["code"].(string)
+			switch {
+			case code == errcode.ParseFailed && strings.HasPrefix(gqlErr.Message, "exceeded token limit"):
 				errcode.Set(gqlErr, CodeTokenLimit)
+			case code == errcode.ValidationFailed && len(gqlErr.Path) == 2 && gqlErr.Path[0] == ast.PathName("variable") &&
+				strings.HasPrefix(gqlErr.Message, "cannot use value ") && strings.HasSuffix(gqlErr.Message, " as Int"):
+				gqlErr.Message = "must be a whole number"
 			}
 		}
 		if errors.Is(context.Cause(ctx), errOperationTimeout) {
