@@ -1,6 +1,7 @@
 package resolvers_test
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,6 +33,8 @@ func roleID(r crm.BuiltInRole) string { return r.Role().ID.String() }
 func newWorld(t testing.TB, opts gatewaytest.Options) *world {
 	t.Helper()
 	w := &world{smtp: mailtest.NewServer(t)}
+	// A copy: callers pass shared maps (proxied), which parallel tests read.
+	opts.Env = maps.Clone(opts.Env)
 	if opts.Env == nil {
 		opts.Env = map[string]string{}
 	}
