@@ -389,11 +389,6 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 				changes[f.Name] = crm.Change{From: v}
 			}
 		}
-		type unlinked struct {
-			t   *crm.RecordType
-			ids []uuid.UUID
-		}
-		var refs []unlinked // their foreign keys unlink them with the delete
 		for _, other := range crm.RecordTypes {
 			for i := range other.Fields {
 				f := &other.Fields[i]
@@ -410,9 +405,8 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 					return err
 				}
 				if refers {
-					if len(deps) > 0 {
-						refs = append(refs, unlinked{other, recordIDs(deps)})
-					}
+					// Their foreign keys unlink them with the delete; no
+					// reference is in a search document.
 					continue
 				}
 				cols := f.Columns()
@@ -440,11 +434,6 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 		if _, err := tx.Exec(ctx, "DELETE FROM "+s.table()+" WHERE account_id = $1 AND id = $2", e.account.ID, id); err != nil {
 			return fmt.Errorf("delete %s: %w", s.t.Noun, err)
 		}
-		for _, u := range refs {
-			if err := index(ctx, tx, e, u.t, u.ids...); err != nil {
-				return err
-			}
-		}
 		return s.settle(ctx, tx, e, id, P(cur).Meta().OwnerID, crm.Delete, changes)
 	})
 }
@@ -453,14 +442,6 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 type dependent struct {
 	ID      uuid.UUID `db:"id"`
 	OwnerID uuid.UUID `db:"owner_id"`
-}
-
-func recordIDs(deps []dependent) []uuid.UUID {
-	ids := make([]uuid.UUID, len(deps))
-	for i, d := range deps {
-		ids[i] = d.ID
-	}
-	return ids
 }
 
 // dependents are the records of other whose field f is about, or refers
