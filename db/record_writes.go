@@ -397,11 +397,7 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 				if !about && !refers {
 					continue
 				}
-				deps, err := s.dependents(ctx, tx, e, other, f, id)
-				if err != nil {
-					return err
-				}
-				if err := s.requireChanging(e, other, f, deps); err != nil {
+				if err := s.requireChanging(ctx, tx, e, other, f, id); err != nil {
 					return err
 				}
 				if refers {
@@ -438,50 +434,28 @@ func (s *Records[T, P]) Delete(ctx context.Context, a crm.Actor, id uuid.UUID) e
 	})
 }
 
-// dependent is a record that deleting another changes.
-type dependent struct {
-	ID      uuid.UUID `db:"id"`
-	OwnerID uuid.UUID `db:"owner_id"`
-}
-
-// dependents are the records of other whose field f is about, or refers
-// to, the record id of s.
-func (s *Records[T, P]) dependents(ctx context.Context, tx *Tx, e *entered, other *crm.RecordType, f *crm.Field, id uuid.UUID) ([]dependent, error) {
-	table := pq.QuoteIdentifier(other.Table)
-	var q string
-	args := []any{e.account.ID, id}
-	switch f.Kind {
-	case crm.KindSubject:
-		cols := f.Columns()
-		q = "SELECT id, owner_id FROM " + table + " WHERE account_id = $1 AND " + pq.QuoteIdentifier(cols[1]) + " = $2 AND " +
-			pq.QuoteIdentifier(cols[0]) + " = $3"
-		args = append(args, string(s.t.Entity))
-	case crm.KindRefs:
-		q = "SELECT r.id, r.owner_id FROM " + table + " r JOIN " + pq.QuoteIdentifier(f.Link) +
-			" l ON l.account_id = r.account_id AND l.record_id = r.id WHERE l.account_id = $1 AND l.linked_id = $2"
-	default:
-		q = "SELECT id, owner_id FROM " + table + " WHERE account_id = $1 AND " + pq.QuoteIdentifier(f.Columns()[0]) + " = $2"
-	}
-	var deps []dependent
-	if err := tx.Select(ctx, &deps, q+" FOR UPDATE", args...); err != nil {
-		return nil, fmt.Errorf("%s that refer to a %s: %w", other.Table, s.t.Noun, err)
-	}
-	return deps, nil
-}
-
-// requireChanging refuses deleting a record of s when it would change
-// records of other that the actor may not: records that must have a
-// subject (notes) go with it, so the actor must be allowed to delete each;
-// the others lose their reference to it, so the actor must be allowed to
-// edit each. A member who may delete their own contact may not take a
-// colleague's notes with it, nor take a contact out of a colleague's deal.
-func (s *Records[T, P]) requireChanging(e *entered, other *crm.RecordType, f *crm.Field, deps []dependent) error {
+// requireChanging refuses deleting the record id of s when it would change
+// records of other, through their field f, that the actor may not change:
+// records that must have a subject (notes) go with it, so the actor must
+// be allowed to delete each; the others lose their reference to it, so the
+// actor must be allowed to edit each. A member who may delete their own
+// contact may not take a colleague's notes with it, nor take a contact out
+// of a colleague's deal. A role that may do so to every record of other
+// reads none of them.
+func (s *Records[T, P]) requireChanging(ctx context.Context, tx *Tx, e *entered, other *crm.RecordType, f *crm.Field, id uuid.UUID) error {
 	act := crm.Edit
 	if f.Required {
 		act = crm.Delete
 	}
-	for _, d := range deps {
-		if e.grant.Can(other.Entity, act, d.OwnerID) {
+	if e.grant.Role.Matrix.Scope(other.Entity, act) == crm.ScopeAll {
+		return nil
+	}
+	owners, err := s.dependentOwners(ctx, tx, e, other, f, id)
+	if err != nil {
+		return err
+	}
+	for _, owner := range owners {
+		if e.grant.Can(other.Entity, act, owner) {
 			continue
 		}
 		kind := strings.ToLower(string(other.Entity))
@@ -493,6 +467,32 @@ func (s *Records[T, P]) requireChanging(e *entered, other *crm.RecordType, f *cr
 			"their owners or an admin can change them first", kind, e.grant.Role.Name, s.t.Noun)
 	}
 	return nil
+}
+
+// dependentOwners are the owners of the records of other whose field f is
+// about, or refers to, the record id of s, one per record. The records are
+// locked until the delete commits, so none changes owner meanwhile.
+func (s *Records[T, P]) dependentOwners(ctx context.Context, tx *Tx, e *entered, other *crm.RecordType, f *crm.Field, id uuid.UUID) ([]uuid.UUID, error) {
+	table := pq.QuoteIdentifier(other.Table)
+	var q string
+	args := []any{e.account.ID, id}
+	switch f.Kind {
+	case crm.KindSubject:
+		cols := f.Columns()
+		q = "SELECT owner_id FROM " + table + " WHERE account_id = $1 AND " + pq.QuoteIdentifier(cols[1]) + " = $2 AND " +
+			pq.QuoteIdentifier(cols[0]) + " = $3"
+		args = append(args, string(s.t.Entity))
+	case crm.KindRefs:
+		q = "SELECT r.owner_id FROM " + table + " r JOIN " + pq.QuoteIdentifier(f.Link) +
+			" l ON l.account_id = r.account_id AND l.record_id = r.id WHERE l.account_id = $1 AND l.linked_id = $2"
+	default:
+		q = "SELECT owner_id FROM " + table + " WHERE account_id = $1 AND " + pq.QuoteIdentifier(f.Columns()[0]) + " = $2"
+	}
+	var owners []uuid.UUID
+	if err := tx.Select(ctx, &owners, q+" FOR UPDATE", args...); err != nil {
+		return nil, fmt.Errorf("%s that refer to a %s: %w", other.Table, s.t.Noun, err)
+	}
+	return owners, nil
 }
 
 // ChangeLinks adds ids to and removes ids from a link list of a record (a
