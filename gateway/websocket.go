@@ -134,9 +134,9 @@ func (c *wsConn) awaitMessage() {
 // without reading it.
 type idleReader struct {
 	raw     syscall.RawConn
-	br      *bufio.Reader // the WebSocket's read buffer
-	pending *pendingConn  // what net/http had read, if anything
-	ready   func(fd uintptr) bool
+	br      *bufio.Reader         // the WebSocket's read buffer
+	pending *pendingConn          // what net/http had read, if anything
+	ready   func(fd uintptr) bool // readable, bound once: a wait allocates nothing
 	peek    [1]byte
 }
 

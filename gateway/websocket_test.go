@@ -151,10 +151,7 @@ func TestAWebSocketThatSpeaksFirst(t *testing.T) {
 }
 
 func speakFirst(t *testing.T, srv *gatewaytest.Server, fields int) {
-	conn, host := srv.Dial(t)
-	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	conn, host := srv.Dial(t) // with a deadline of its own
 	var aliases strings.Builder
 	for i := range fields {
 		fmt.Fprintf(&aliases, " a%d: __typename", i)
@@ -203,10 +200,7 @@ func speakFirst(t *testing.T, srv *gatewaytest.Server, fields int) {
 func TestAnIdleWebSocketReadsWhatArrivesTogether(t *testing.T) {
 	t.Parallel()
 	srv := gatewaytest.Start(t, gatewaytest.Options{})
-	conn, host := srv.Dial(t)
-	if err := conn.SetDeadline(time.Now().Add(20 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	conn, host := srv.Dial(t) // with a deadline of its own
 	write := func(b []byte) {
 		t.Helper()
 		if _, err := conn.Write(b); err != nil {

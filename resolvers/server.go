@@ -60,7 +60,7 @@ func NewServer(root graph.ResolverRoot, opts ServerOptions) *handler.Server {
 	}))
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	srv.SetParserTokenLimit(opts.Limits.MaxTokens)
-	present := countErrors(presentWithTokenLimit(errorPresenter(opts.Logger, opts.Introspection)), opts.Observer)
+	present := countErrors(mendParserErrors(errorPresenter(opts.Logger, opts.Introspection)), opts.Observer)
 	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(recoverFunc)
 	srv.SetDisableSuggestion(!opts.Introspection)
@@ -156,12 +156,13 @@ func countErrors(next graphql.ErrorPresenterFunc, o Observer) graphql.ErrorPrese
 	}
 }
 
-// presentWithTokenLimit mends two of the parser's refusals: the token
+// mendParserErrors mends two of the parser's refusals: the token
 // limit's gets its own code (gqlgen reports it as an ordinary parse
 // failure), and a variable that is not a whole number for an Int says so
 // (gqlparser says "cannot use value 0 as Int", printing the failed
-// conversion's zero rather than the value).
-func presentWithTokenLimit(next graphql.ErrorPresenterFunc) graphql.ErrorPresenterFunc {
+// conversion's zero rather than the value). It also marks the errors of an
+// operation that ran out of time as deadline errors, for the presenter.
+func mendParserErrors(next graphql.ErrorPresenterFunc) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		if gqlErr, ok := errors.AsType[*gqlerror.Error](err); ok {
 			code, _ := gqlErr.Extensions["code"].(string)
